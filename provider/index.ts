@@ -1,0 +1,135 @@
+/**
+ * The dynamic provider's methods, loaded by package name from the thin provider object in sdk/ (so the
+ * closure Pulumi serialises into the state holds no code of ours and no credentials).
+ *
+ * `check` validates the arguments (nothing touches a device before that) and adds `rules`: the rule lines
+ * the device should hold. Create/update/read return the lines the device *does* hold under the same key,
+ * so `pulumi preview --diff` and `pulumi refresh` show changes rule by rule.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { backendFor } from "./backends";
+import type { Logger } from "./common/lock";
+import { buildPlan } from "./plan/plan";
+import type { CheckFailure, Spec } from "./spec/schema";
+import { parseSpec } from "./spec/schema";
+
+/** Pulumi's placeholder for values not known during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Keys the provider adds or Pulumi owns; everything else is the user's spec. */
+const DERIVED_KEYS = ["rules", "device", "__provider"];
+
+export interface Outputs {
+  rules: string[];
+  device: string;
+  [key: string]: unknown;
+}
+
+function specOf(props: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(props).filter(([k]) => !DERIVED_KEYS.includes(k)));
+}
+
+function unknownPaths(value: unknown, path = ""): string[] {
+  if (value === UNKNOWN) return [path];
+  if (Array.isArray(value)) return value.flatMap((v, i) => unknownPaths(v, `${path}[${i}]`));
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([k, v]) => unknownPaths(v, path ? `${path}.${k}` : k));
+  return [];
+}
+
+function parseOrThrow(props: Record<string, unknown>): Spec {
+  const result = parseSpec(specOf(props));
+  if (!result.ok)
+    throw new Error(
+      `invalid arguments: ${result.failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`,
+    );
+  return result.spec;
+}
+
+export async function check(
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<{ inputs: Record<string, unknown>; failures: CheckFailure[] }> {
+  const raw = specOf(news);
+  const unknown = unknownPaths(raw);
+  const result = parseSpec(raw);
+  if (!result.ok) {
+    // During preview a value may not be known yet: only what is known can be judged.
+    const failures = result.failures.filter((f) => !unknown.some((u) => f.property.startsWith(u)));
+    return { inputs: raw, failures };
+  }
+  const backend = await backendFor(result.spec, buildPlan(result.spec));
+  return { inputs: { ...raw, rules: backend.desiredLines(), device: backend.device }, failures: [] };
+}
+
+export async function diff(
+  _id: string,
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<pulumi.dynamic.DiffResult> {
+  const replaces: string[] = [];
+  if (olds.device !== news.device) replaces.push("device");
+  if (JSON.stringify((olds.owner ?? null) as unknown) !== JSON.stringify((news.owner ?? null) as unknown))
+    replaces.push("owner");
+  const changed = JSON.stringify(stable(olds)) !== JSON.stringify(stable(news));
+  return { changes: changed || replaces.length > 0, replaces, deleteBeforeReplace: false };
+}
+
+/** Props compared by diff: the spec and the rules, in a key order independent of how they were built. */
+function stable(props: Record<string, unknown>): unknown {
+  const { __provider: _ignored, ...rest } = props;
+  return sortKeys(rest);
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === "object")
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
+  return v;
+}
+
+async function applyAndDescribe(props: Record<string, unknown>, log: Logger): Promise<Outputs> {
+  const spec = parseOrThrow(props);
+  const backend = await backendFor(spec, buildPlan(spec));
+  const result = await backend.apply(log);
+  log(`${backend.device}: ${result.writes} write(s), ${result.rules.length} owned entries verified`);
+  return { ...specOf(props), rules: result.rules, device: backend.device };
+}
+
+export async function create(props: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
+  const outs = await applyAndDescribe(props, providerLog);
+  return { id: `${(props.owner as string) ?? "lbgw"}@${outs.device}`, outs };
+}
+
+export async function update(
+  _id: string,
+  _olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+): Promise<pulumi.dynamic.UpdateResult> {
+  return { outs: await applyAndDescribe(news, providerLog) };
+}
+
+export async function read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
+  const spec = parseOrThrow(props);
+  const backend = await backendFor(spec, buildPlan(spec));
+  const rules = await backend.read(providerLog);
+  return { id, props: { ...props, rules, device: backend.device } };
+}
+
+export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {
+  const spec = parseOrThrow(props);
+  const backend = await backendFor(spec, buildPlan(spec));
+  await backend.destroy(providerLog);
+}
+
+/**
+ * Progress lines. The dynamic-provider host has no engine logging of its own; stderr of a provider plugin
+ * is shown by the engine, so progress goes there, one line per step.
+ */
+export const providerLog: Logger = (message) => {
+  process.stderr.write(`lbgw: ${message}\n`);
+};

@@ -1,0 +1,224 @@
+/**
+ * The RouterOS backend: read what the device holds, reconcile with the rendered plan, apply the batches,
+ * verify. A failed apply is rolled back to the owned entries read before it (on a new connection if the
+ * old one died), so the device is never left worse than before; a rerun converges either way.
+ */
+import type { Plan } from "../plan/plan";
+import type { Logger } from "../common/lock";
+import { silent, withDeviceLock } from "../common/lock";
+import type { RosVersion } from "./menus";
+import { menusFor, wireName } from "./menus";
+import type { Op, PrintedEntry } from "./reconcile";
+import { reconcile } from "./reconcile";
+import type { DesiredState } from "./render";
+import { ownershipPrefix, renderRouterOs } from "./render";
+import { actualLines, desiredFromActual, desiredLines } from "./script";
+import type { RosTarget } from "./session";
+import { RosSession } from "./session";
+
+export interface RouterOsDevice extends RosTarget {
+  version: RosVersion;
+}
+
+export interface ApplyResult {
+  /** Owned entries on the device after the apply, one line each. */
+  rules: string[];
+  writes: number;
+  commands: number;
+}
+
+/** Thrown when an apply failed; says whether the previous state was restored. */
+export class ApplyError extends Error {
+  constructor(
+    message: string,
+    readonly restored: boolean,
+  ) {
+    super(message);
+    this.name = "ApplyError";
+  }
+}
+
+export function desiredRouterOsLines(plan: Plan, version: RosVersion): string[] {
+  return desiredLines(renderRouterOs(plan, version), version);
+}
+
+const deviceKey = (d: RouterOsDevice) => `routeros:${d.host}:${d.port ?? ""}`;
+
+async function withSession<T>(
+  device: RouterOsDevice,
+  log: Logger,
+  work: (s: RosSession) => Promise<T>,
+): Promise<T> {
+  return withDeviceLock(deviceKey(device), async () => {
+    log(`connecting to RouterOS at ${device.host}`);
+    const session = await RosSession.open(device);
+    try {
+      await checkVersion(session, device.version);
+      return await work(session);
+    } finally {
+      await session.close();
+    }
+  });
+}
+
+/** The router must run the major version the spec was rendered for. */
+async function checkVersion(session: RosSession, expected: RosVersion): Promise<void> {
+  const [resource] = await session.command(["/system/resource/print", "=.proplist=version"]);
+  const version = resource?.version ?? "";
+  const major = Number(/^(\d+)\./.exec(version)?.[1]);
+  if (major !== expected)
+    throw new Error(
+      `RouterOS version mismatch: the resource is rendered for RouterOS ${expected} (target.routeros.version) ` +
+        `but ${session.target.host} runs ${version || "an unknown version"}`,
+    );
+}
+
+/** Print every menu this backend manages, pipelined. Ordered menus in full (positions matter). */
+export async function readDevice(
+  session: RosSession,
+  version: RosVersion,
+): Promise<Record<string, PrintedEntry[]>> {
+  const menus = menusFor(version);
+  const results = await Promise.all(
+    menus.map((m) => {
+      const props = [".id", "dynamic", ...Object.keys(m.props).map((p) => wireName(m, version, p))];
+      const words = [`${m.path}/print`, `=.proplist=${props.join(",")}`];
+      // Unordered menus can be large (BGP routes, blocklists): only entries with a comment can be ours.
+      if (!m.placement) words.push("?comment");
+      return session.command(words);
+    }),
+  );
+  return Object.fromEntries(menus.map((m, i) => [m.path, results[i]]));
+}
+
+export async function applyRouterOs(
+  device: RouterOsDevice,
+  owner: string,
+  desired: DesiredState,
+  log: Logger = silent,
+): Promise<ApplyResult> {
+  return withSession(device, log, async (session) => {
+    const before = await readDevice(session, device.version);
+    const plan = reconcile({ owner, version: device.version, desired, actual: before });
+    log(`${plan.writes} change(s) to apply on ${device.host}`);
+    try {
+      await runBatches(session, plan.batches);
+    } catch (e) {
+      const restored = await rollback(device, owner, before, log);
+      throw new ApplyError(
+        `applying to ${device.host} failed: ${(e as Error).message}. ` +
+          (restored ? "The previous configuration was restored." : "Run the update again to converge."),
+        restored,
+      );
+    }
+    log(`verifying ${device.host}`);
+    const after = await readDevice(session, device.version);
+    const left = reconcile({ owner, version: device.version, desired, actual: after });
+    if (left.writes > 0)
+      throw new ApplyError(
+        `${device.host} did not converge: ${left.writes} difference(s) remain after applying`,
+        false,
+      );
+    return {
+      rules: actualLines(owner, after, device.version),
+      writes: session.stats.writes,
+      commands: session.stats.commands,
+    };
+  });
+}
+
+async function rollback(
+  device: RouterOsDevice,
+  owner: string,
+  before: Record<string, PrintedEntry[]>,
+  log: Logger,
+): Promise<boolean> {
+  log(`restoring the previous configuration on ${device.host}`);
+  try {
+    const session = await RosSession.open(device);
+    try {
+      const now = await readDevice(session, device.version);
+      const desired = desiredFromActual(owner, before, device.version);
+      await runBatches(session, reconcile({ owner, version: device.version, desired, actual: now }).batches);
+      return true;
+    } finally {
+      await session.close();
+    }
+  } catch (e) {
+    log(`could not restore ${device.host}: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+/** The owned entries on the device, as rule lines (what refresh compares). */
+export async function readRouterOs(
+  device: RouterOsDevice,
+  owner: string,
+  log: Logger = silent,
+): Promise<string[]> {
+  return withSession(device, log, async (session) =>
+    actualLines(owner, await readDevice(session, device.version), device.version),
+  );
+}
+
+/** Removes every owned entry, and the users the sticky lists learned (dynamic entries of our lists). */
+export async function destroyRouterOs(
+  device: RouterOsDevice,
+  owner: string,
+  log: Logger = silent,
+): Promise<number> {
+  return withSession(device, log, async (session) => {
+    const before = await readDevice(session, device.version);
+    const plan = reconcile({ owner, version: device.version, desired: {}, actual: before });
+    log(`removing ${plan.writes} group(s) of owned entries from ${device.host}`);
+    await runBatches(session, plan.batches);
+    const learned = await session.command([
+      "/ip/firewall/address-list/print",
+      "=.proplist=.id,list",
+      "?dynamic=true",
+    ]);
+    const ours = learned.filter((e) => (e.list ?? "").startsWith(`lbgw-${owner}-`)).map((e) => e[".id"]);
+    if (ours.length) await session.command(["/ip/firewall/address-list/remove", `=.id=${ours.join(",")}`]);
+    return session.stats.writes;
+  });
+}
+
+/** Batches in sequence; the operations of a batch pipelined on the connection. */
+export async function runBatches(session: RosSession, batches: Op[][]): Promise<void> {
+  const added = new Map<string, string>();
+  const ref = (r: { id: string } | { key: string }) => ("id" in r ? r.id : (added.get(r.key) as string));
+  for (const batch of batches)
+    await Promise.all(
+      batch.map(async (op) => {
+        const words = opWords(op, ref);
+        const result = await session.command(words);
+        if (op.op === "add") added.set(op.key, result[0]?.ret ?? "");
+      }),
+    );
+}
+
+function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): string[] {
+  const attrs = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => `=${k}=${v}`);
+  switch (op.op) {
+    case "add":
+      return [
+        `${op.menu}/add`,
+        ...attrs(op.attrs),
+        ...(op.placeBefore ? [`=place-before=${ref(op.placeBefore)}`] : []),
+      ];
+    case "set":
+      return [`${op.menu}/set`, `=.id=${op.id}`, ...attrs(op.attrs)];
+    case "unset":
+      return [`${op.menu}/unset`, `=numbers=${op.id}`, `=value-name=${op.prop}`];
+    case "move":
+      return [
+        `${op.menu}/move`,
+        `=numbers=${op.ids.join(",")}`,
+        ...(op.destination ? [`=destination=${op.destination}`] : []),
+      ];
+    case "remove":
+      return [`${op.menu}/remove`, `=.id=${op.ids.join(",")}`];
+  }
+}
+
+export { ownershipPrefix };

@@ -1,0 +1,371 @@
+/**
+ * The resource arguments: one zod schema, used by the provider's check(), the render CLI and the tests.
+ * Every message names what is wrong in words a network engineer uses; the property path comes from zod.
+ * Field names are a contract shared by the Pulumi args and the `lbgw render` spec files.
+ */
+import { z } from "zod";
+import {
+  SAFE_NAME,
+  canonicalPrefix,
+  describeUnsafeName,
+  isIPv4,
+  parseDuration,
+  prefixContains,
+  prefixesOverlap,
+} from "./values";
+
+/** At most this many uplinks: 16 routing tables/marks keep rule sets small and fit a 4-bit mark field. */
+export const MAX_LINKS = 16;
+/** Sum of gcd-reduced weights; each slot is one classifier rule on RouterOS, so keep the rule set bounded. */
+export const MAX_SLOTS = 64;
+/** Highest accepted weight: finer ratios than 1:100 are not measurable at connection level. */
+export const MAX_WEIGHT = 100;
+
+const safeName = (what: string, max: number) =>
+  z.string({ error: `${what} must be a string` }).superRefine((v, ctx) => {
+    if (!SAFE_NAME.test(v)) ctx.addIssue({ code: "custom", message: `${what} ${describeUnsafeName(v)}` });
+    else if (v.length > max)
+      ctx.addIssue({ code: "custom", message: `${what} is longer than ${max} characters` });
+  });
+
+const ipv4 = (what: string) =>
+  z.string({ error: `${what} must be a string holding an IPv4 address` }).refine(isIPv4, {
+    message: `${what} must be an IPv4 address such as 10.111.0.1 (not a name or a prefix)`,
+  });
+
+const prefix = (what: string) =>
+  z
+    .string({ error: `${what} must be a string holding an IPv4 prefix` })
+    .refine((v) => canonicalPrefix(v) !== undefined, {
+      message: `${what} must be an IPv4 address or prefix such as 192.168.0.0/24`,
+    })
+    .transform((v) => canonicalPrefix(v) as string);
+
+const duration = (what: string, minMs: number, maxMs: number) =>
+  z.string({ error: `${what} must be a duration string such as "1s" or "1d"` }).superRefine((v, ctx) => {
+    const value = parseDuration(v);
+    if (value === undefined)
+      ctx.addIssue({
+        code: "custom",
+        message: `${what} must be a number with a unit (ms, s, m, h, d, w), e.g. "1s"`,
+      });
+    else if (value < minMs || value > maxMs)
+      ctx.addIssue({
+        code: "custom",
+        message: `${what} must be between ${fmtMs(minMs)} and ${fmtMs(maxMs)}`,
+      });
+  });
+
+function fmtMs(msValue: number): string {
+  return msValue % 86_400_000 === 0
+    ? `${msValue / 86_400_000}d`
+    : msValue % 1000 === 0
+      ? `${msValue / 1000}s`
+      : `${msValue}ms`;
+}
+
+const int = (what: string, min: number, max: number) =>
+  z.number({ error: `${what} must be a number` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, {
+    message: `${what} must be a whole number from ${min} to ${max}`,
+  });
+
+const hostName = z
+  .string({ error: "host must be a string" })
+  .refine(
+    (v) =>
+      isIPv4(v) ||
+      /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(v),
+    {
+      message: "host must be an IPv4 address or a DNS name",
+    },
+  );
+
+export const RouterOsTargetSchema = z
+  .object({
+    host: hostName,
+    port: int("port", 1, 65535).optional(),
+    username: z.string({ error: "username must be a string" }).min(1, "username must not be empty"),
+    password: z.string({ error: "password must be a string" }),
+    /** TLS (API-SSL, port 8729): verify with `ca`, or opt out of verification explicitly with `insecure`. */
+    tls: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            ca: z.string().optional(),
+            insecure: z.boolean().optional(),
+            servername: z.string().optional(),
+          })
+          .strict(),
+      ])
+      .optional()
+      .superRefine((v, ctx) => {
+        if (v && !v.ca && v.insecure !== true)
+          ctx.addIssue({
+            code: "custom",
+            message:
+              "TLS needs a CA certificate (tls.ca, PEM) to verify the router, or an explicit tls.insecure: true",
+          });
+      }),
+    /** RouterOS major version; selects the v6 or v7 dialect. */
+    version: z
+      .union([z.literal(6), z.literal(7)], { error: "version must be 6 or 7 (the RouterOS major version)" })
+      .default(7),
+    /** Per-command timeout. */
+    timeout: duration("timeout", 100, 600_000).default("10s"),
+  })
+  .strict();
+
+export const LinuxTargetSchema = z
+  .object({
+    host: hostName,
+    port: int("port", 1, 65535).default(22),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "user must be a Unix user name")
+      .default("root"),
+    password: z.string().optional(),
+    privateKey: z.string().optional(),
+    privateKeyPassword: z.string().optional(),
+    agentSocketPath: z.string().optional(),
+    /** The gateway's SSH host key ("ssh-ed25519 AAAA...") or its "SHA256:..." fingerprint; a mismatch refuses. */
+    hostKey: z.string().min(1, "hostKey must not be empty"),
+    /** Run privileged commands through sudo (non-root users). */
+    sudo: z.boolean().default(false),
+    timeout: duration("timeout", 100, 600_000).default("30s"),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (!v.password && !v.privateKey && !v.agentSocketPath)
+      ctx.addIssue({ code: "custom", message: "give one of password, privateKey or agentSocketPath" });
+  });
+
+export const CheckSchema = z
+  .object({
+    /** Addresses probed *through* the link, beyond the first hop (the ISP gateway alone proves little). */
+    targets: z
+      .array(ipv4("each check target"))
+      .min(1, "check.targets needs at least one address beyond the ISP gateway")
+      .max(4, "check.targets takes at most 4 addresses"),
+    interval: duration("check.interval", 100, 3_600_000).default("1s"),
+    timeout: duration("check.timeout", 100, 60_000).default("1s"),
+    /** Consecutive failed rounds before the link is declared down. */
+    failAfter: int("check.failAfter", 1, 100).default(3),
+    /** Consecutive good rounds before a down link is used again (hysteresis). */
+    recoverAfter: int("check.recoverAfter", 1, 100).default(5),
+  })
+  .strict();
+
+export const LinkSchema = z
+  .object({
+    name: safeName("link name", 15),
+    interface: safeName("interface", 63),
+    gateway: ipv4("gateway"),
+    weight: int("weight", 1, MAX_WEIGHT).default(1),
+    nat: z
+      .union([z.literal("masquerade"), z.object({ srcNat: ipv4("srcNat") }).strict()], {
+        error: 'nat must be "masquerade" or { srcNat: ADDRESS }',
+      })
+      .default("masquerade"),
+    check: CheckSchema,
+    /** Backup tier: links of tier N carry traffic only while every link of a lower tier is down. */
+    tier: int("tier", 1, 8).default(1),
+  })
+  .strict();
+
+export const PCC_HASHES = ["src-address", "both-addresses", "both-addresses-and-ports"] as const;
+
+const SpecObject = z
+  .object({
+    /** Ownership tag written into every entry this resource creates; defaults to the Pulumi resource name. */
+    owner: z
+      .string({ error: "owner must be a string" })
+      .regex(
+        /^[A-Za-z0-9_]{1,24}$/,
+        "owner must be 1 to 24 letters, digits or underscores (it prefixes every name this resource writes)",
+      ),
+    target: z
+      .object({ routeros: RouterOsTargetSchema.optional(), linux: LinuxTargetSchema.optional() })
+      .strict()
+      .superRefine((v, ctx) => {
+        if (!!v.routeros === !!v.linux)
+          ctx.addIssue({ code: "custom", message: "give exactly one of target.routeros or target.linux" });
+      }),
+    lan: z
+      .object({
+        interfaces: z
+          .array(safeName("LAN interface", 63))
+          .min(1, "lan.interfaces needs at least one interface"),
+        networks: z.array(prefix("LAN network")).min(1, "lan.networks needs at least one network"),
+      })
+      .strict(),
+    links: z
+      .array(LinkSchema)
+      .min(2, "links needs at least two uplinks to balance")
+      .max(MAX_LINKS, `links takes at most ${MAX_LINKS} uplinks`),
+    strategy: z
+      .enum(["nth", "pcc", "ecmp"], { error: 'strategy must be "nth", "pcc" or "ecmp"' })
+      .default("nth"),
+    hash: z.enum(PCC_HASHES, { error: `hash must be one of ${PCC_HASHES.join(", ")}` }).optional(),
+    sticky: z
+      .union(
+        [z.literal(false), z.object({ timeout: duration("sticky.timeout", 1000, 30 * 86_400_000) }).strict()],
+        {
+          error: 'sticky must be false or { timeout: "1d" }',
+        },
+      )
+      .default(false),
+    routerTraffic: z.string().optional(),
+    inboundSymmetry: z.boolean({ error: "inboundSymmetry must be true or false" }).default(true),
+    pins: z
+      .array(z.object({ destination: prefix("pin destination"), link: z.string() }).strict())
+      .default([]),
+    bypass: z.array(prefix("bypass network")).default([]),
+  })
+  .strict();
+
+export const SpecSchema = SpecObject.superRefine(crossFieldRules);
+
+export type SpecInput = z.input<typeof SpecSchema>;
+export type Spec = z.output<typeof SpecSchema>;
+export type LinkSpec = Spec["links"][number];
+
+/** Rules that involve more than one field. */
+function crossFieldRules(spec: z.output<typeof SpecObject>, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message });
+  const links = spec.links;
+  const names = new Set(links.map((l) => l.name));
+
+  firstDuplicates(links.map((l) => l.name)).forEach((i) =>
+    issue(["links", i, "name"], `duplicate link name "${links[i].name}": link names must be unique`),
+  );
+  firstDuplicates(links.map((l) => l.interface)).forEach((i) =>
+    issue(
+      ["links", i, "interface"],
+      `interface "${links[i].interface}" is used by two links: each uplink needs its own interface`,
+    ),
+  );
+  firstDuplicates(links.map((l) => l.gateway)).forEach((i) =>
+    issue(["links", i, "gateway"], `gateway ${links[i].gateway} is used by two links`),
+  );
+  const allTargets = links.flatMap((l, i) =>
+    l.check.targets.map((t, j) => ({ t, path: ["links", i, "check", "targets", j] })),
+  );
+  firstDuplicates(allTargets.map((x) => x.t)).forEach((k) =>
+    issue(
+      allTargets[k].path,
+      `check target ${allTargets[k].t} appears twice: each target is routed through exactly one link`,
+    ),
+  );
+  links.forEach((l, i) => {
+    if (spec.lan.interfaces.includes(l.interface))
+      issue(["links", i, "interface"], `interface "${l.interface}" is also a LAN interface`);
+    l.check.targets.forEach((t, j) => {
+      if (links.some((o) => o.gateway === t))
+        issue(
+          ["links", i, "check", "targets", j],
+          `check target ${t} is an uplink gateway: probe an address beyond the first hop`,
+        );
+      if (spec.lan.networks.some((n) => prefixContains(n, t)))
+        issue(["links", i, "check", "targets", j], `check target ${t} is inside a LAN network`);
+    });
+    if (spec.lan.networks.some((n) => prefixContains(n, l.gateway)))
+      issue(["links", i, "gateway"], `gateway ${l.gateway} is inside a LAN network`);
+  });
+  spec.lan.networks.forEach((n, i) =>
+    spec.lan.networks.forEach((m, j) => {
+      if (j > i && prefixesOverlap(n, m)) issue(["lan", "networks", j], `LAN network ${m} overlaps ${n}`);
+    }),
+  );
+
+  if (spec.routerTraffic !== undefined && !names.has(spec.routerTraffic))
+    issue(
+      ["routerTraffic"],
+      `routerTraffic names no link: "${spec.routerTraffic}" is not one of ${[...names].join(", ")}`,
+    );
+  spec.pins.forEach((p, i) => {
+    if (!names.has(p.link))
+      issue(["pins", i, "link"], `pin to an unknown link "${p.link}": links are ${[...names].join(", ")}`);
+  });
+  if (spec.sticky !== false && spec.strategy !== "nth")
+    issue(
+      ["sticky"],
+      spec.strategy === "ecmp"
+        ? "sticky works with strategy nth only: ecmp already keeps a source/destination pair on one gateway"
+        : "sticky works with strategy nth only: pcc with hash src-address already keeps each user on one link",
+    );
+  if (spec.hash !== undefined && spec.strategy !== "pcc")
+    issue(["hash"], `hash applies to strategy pcc only (strategy is ${spec.strategy})`);
+
+  const best = Math.min(...links.map((l) => l.tier));
+  const primary = links.filter((l) => l.tier === best);
+  const slots = slotCount(primary.map((l) => l.weight));
+  if (slots > MAX_SLOTS)
+    issue(
+      ["links"],
+      `the weights of tier ${best} reduce to ${slots} slots (at most ${MAX_SLOTS}): use smaller or more even weights`,
+    );
+  if (
+    spec.strategy === "ecmp" &&
+    spec.target.routeros?.version === 7 &&
+    new Set(primary.map((l) => l.weight)).size > 1
+  )
+    issue(
+      ["strategy"],
+      "RouterOS 7 ECMP spreads evenly over its gateways and cannot weight them: use equal weights, or strategy nth or pcc",
+    );
+}
+
+/** Indexes of entries that repeat an earlier one. */
+function firstDuplicates(values: string[]): number[] {
+  const seen = new Set<string>();
+  return values.flatMap((v, i) => (seen.has(v) ? [i] : (seen.add(v), [])));
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** Weights divided by their greatest common divisor. */
+export function reduceWeights(weights: number[]): number[] {
+  const g = weights.reduce(gcd);
+  return weights.map((w) => w / g);
+}
+
+export function slotCount(weights: number[]): number {
+  return reduceWeights(weights).reduce((a, b) => a + b, 0);
+}
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/** "links.1.weight" → "links[1].weight" */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>(
+    (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+    "",
+  );
+}
+
+/** Validates raw arguments. Never throws for bad input: every problem becomes a CheckFailure. */
+export function parseSpec(
+  input: unknown,
+): { ok: true; spec: Spec } | { ok: false; failures: CheckFailure[] } {
+  const result = SpecSchema.safeParse(input);
+  if (result.success) return { ok: true, spec: result.data };
+  const failures = result.error.issues.map((i) => ({
+    property: formatPath(i.path) || "(arguments)",
+    reason: issueText(i),
+  }));
+  return { ok: false, failures };
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `unknown argument(s): ${issue.keys.join(", ")}`;
+  if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input"))
+    return `is required (expected ${issue.expected})`;
+  return issue.message;
+}

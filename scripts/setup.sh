@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the project needs, idempotently, showing progress: npm packages (from the lockfile),
+# the compiled package, and the examples' link to it. Optional parts:
+#   --pulumi  also ensure the Pulumi CLI (built from the Go module proxy and cached, see ensure-pulumi.sh)
+#   --lab     also ensure the Debian packages of the Linux namespace lab (root only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+want_pulumi=false want_lab=false
+for a in "$@"; do
+  case "$a" in
+    --pulumi) want_pulumi=true ;;
+    --lab) want_lab=true ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+stamp=node_modules/.lbgw-lock-hash
+hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
+  step "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+  echo "$hash" > "$stamp"
+else
+  step "npm packages already installed"
+fi
+
+step "compiling (tsc)"
+npm run --silent build
+
+# Examples are real Pulumi programs: each depends on this package by path, as a user's program would.
+for ex in examples/*/; do
+  [ -f "$ex/package.json" ] || continue
+  if [ ! -e "$ex/node_modules/pulumi-loadbalanced-gateway" ]; then
+    step "linking $ex to the package"
+    (cd "$ex" && npm install --no-audit --no-fund --no-save >/dev/null)
+  fi
+done
+
+if $want_lab; then
+  if [ "$(id -u)" = 0 ]; then
+    step "Linux lab packages"
+    bash scripts/lab-deps.sh
+  else
+    echo "!! not root: the Linux lab cannot be built here (its tests will say so loudly)" >&2
+  fi
+fi
+
+if $want_pulumi; then
+  step "Pulumi CLI"
+  bash scripts/ensure-pulumi.sh >/dev/null
+fi

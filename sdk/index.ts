@@ -1,0 +1,124 @@
+/**
+ * What Pulumi programs import: the LoadBalancedGateway resource.
+ *
+ * The provider object below is serialised into the stack state by Pulumi. It stays thin on purpose: each
+ * method loads the real implementation by package name at run time, so the state holds no code of ours,
+ * no client instance and no credentials (those travel as secret inputs).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { CheckSchema, LinkSchema, PCC_HASHES } from "../provider/spec/schema";
+import type { z } from "zod";
+
+type In<T> = pulumi.Input<T>;
+
+export interface RouterOsTargetArgs {
+  /** Address or DNS name of the router's API service. */
+  host: In<string>;
+  /** API port. Default 8728, or 8729 with `tls`. */
+  port?: In<number>;
+  username: In<string>;
+  password: In<string>;
+  /** API over TLS (api-ssl): verify against `ca` (PEM), or `insecure: true` to skip verification. */
+  tls?: In<false | { ca?: string; insecure?: boolean; servername?: string }>;
+  /** RouterOS major version: 6 or 7. Default 7. */
+  version?: In<6 | 7>;
+  /** Timeout of each API command, e.g. "10s". Default "10s". */
+  timeout?: In<string>;
+}
+
+export interface LinuxTargetArgs {
+  host: In<string>;
+  /** SSH port. Default 22. */
+  port?: In<number>;
+  /** SSH user. Default "root"; other users need `sudo: true`. */
+  user?: In<string>;
+  password?: In<string>;
+  privateKey?: In<string>;
+  privateKeyPassword?: In<string>;
+  agentSocketPath?: In<string>;
+  /** The gateway's host key ("ssh-ed25519 AAAA...") or "SHA256:..." fingerprint. A mismatch refuses. */
+  hostKey: In<string>;
+  sudo?: In<boolean>;
+  timeout?: In<string>;
+}
+
+export type LinkArgs = z.input<typeof LinkSchema>;
+export type CheckArgs = z.input<typeof CheckSchema>;
+
+export interface LoadBalancedGatewayArgs {
+  /** Exactly one of `routeros` or `linux`. The whole target is stored as a secret. */
+  target: In<{ routeros?: RouterOsTargetArgs; linux?: LinuxTargetArgs }>;
+  /** The LAN side: its interfaces and networks. Traffic to them is never balanced. */
+  lan: In<{ interfaces: In<string>[]; networks: In<string>[] }>;
+  /** Two to sixteen uplinks. */
+  links: In<In<LinkArgs>[]>;
+  /** "nth" (weighted round robin of new connections, default), "pcc" (hash) or "ecmp" (route level). */
+  strategy?: In<"nth" | "pcc" | "ecmp">;
+  /** pcc only: what the classifier hashes. Default "both-addresses". */
+  hash?: In<(typeof PCC_HASHES)[number]>;
+  /** nth only: keep each user on the link of its first connection for `timeout`. Default false. */
+  sticky?: In<false | { timeout: string }>;
+  /** The link that carries the router's own traffic (with failover). Default: the first best-tier link. */
+  routerTraffic?: In<string>;
+  /** Replies to connections that came in on an uplink leave by it. Default true. */
+  inboundSymmetry?: In<boolean>;
+  /** Destinations always sent through one link (e.g. an ISP's own DNS servers). */
+  pins?: In<In<{ destination: string; link: string }>[]>;
+  /** Destinations never balanced (left to the main routing table). */
+  bypass?: In<In<string>[]>;
+  /** Tag written into every owned entry. Default: the resource name (other characters become "_"). */
+  owner?: In<string>;
+}
+
+/** Pulumi's dynamic-provider contract, delegating to the implementation loaded by package name. */
+class Provider implements pulumi.dynamic.ResourceProvider {
+  async check(olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).check(olds, news);
+  }
+  async diff(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).diff(id, olds, news);
+  }
+  async create(inputs: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).create(inputs);
+  }
+  async read(id: string, props: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).read(id, props);
+  }
+  async update(id: string, olds: Record<string, unknown>, news: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).update(id, olds, news);
+  }
+  async delete(id: string, props: Record<string, unknown>) {
+    return (await import("pulumi-loadbalanced-gateway/provider")).remove(id, props);
+  }
+}
+
+/** A resource name as an owner tag: letters, digits and underscores, at most 24 characters. */
+export function ownerFromName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 24) || "lbgw";
+}
+
+export class LoadBalancedGateway extends pulumi.dynamic.Resource {
+  /** The owned entries on the device after the last apply or refresh, one line each. */
+  declare readonly rules: pulumi.Output<string[]>;
+  /** The device this resource manages, e.g. "routeros://192.0.2.1:8728". */
+  declare readonly device: pulumi.Output<string>;
+
+  constructor(name: string, args: LoadBalancedGatewayArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      new Provider(),
+      name,
+      {
+        ...args,
+        target: pulumi.secret(args.target),
+        owner: args.owner ?? ownerFromName(name),
+        rules: undefined,
+        device: undefined,
+      },
+      opts,
+      "lbgw",
+      "LoadBalancedGateway",
+    );
+  }
+}
+
+export { Provider as LoadBalancedGatewayProvider };
