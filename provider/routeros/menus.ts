@@ -23,7 +23,7 @@ export interface MenuSpec {
   phase: number;
   /** Managed properties in canonical (v7) names. Properties not listed here are never compared. */
   props: Record<string, PropKind>;
-  /** Printed value of a managed property that was not set ("*" = whatever the router chose). */
+  /** Printed value of a managed property that was not set. */
   unsetLooksLike: Record<string, string>;
   /** Per-version property names, canonical name → that version's name. */
   rename?: Partial<Record<RosVersion, Record<string, string>>>;
@@ -133,8 +133,8 @@ export const MENUS: MenuSpec[] = [
       "jump-target": "text",
       passthrough: "bool",
     },
-    // passthrough's default differs by action and changed in 7.19: we always set it where it matters.
-    unsetLooksLike: { disabled: "false", passthrough: "*" },
+    // passthrough's default differs by action and changed in 7.19, so every owned rule sets it.
+    unsetLooksLike: { disabled: "false" },
   },
 ];
 

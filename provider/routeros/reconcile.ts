@@ -76,8 +76,7 @@ export function comparable(m: MenuSpec, version: RosVersion, printed: PrintedEnt
     const kind = m.props[prop];
     if (kind === undefined) continue;
     const v = normalise(kind, value);
-    const unset = m.unsetLooksLike[prop];
-    if (unset === "*" || unset === v) continue;
+    if (m.unsetLooksLike[prop] === v) continue;
     out[prop] = v;
   }
   return out;

@@ -134,7 +134,7 @@ export function renderRouterOs(plan: Plan, version: RosVersion): DesiredState {
       ...bind(link(p.link)),
     }),
   );
-  const toPick = (l: string) => ({ action: "jump", "jump-target": names.pick(l) });
+  const toPick = (l: string) => ({ action: "jump", "jump-target": names.pick(l), passthrough: "yes" });
   if (plan.strategy === "ecmp") {
     // New connections take the ECMP table; the egress chain then binds them to the link they left by.
     mangle("classify:ecmp", {
@@ -199,6 +199,7 @@ export function renderRouterOs(plan: Plan, version: RosVersion): DesiredState {
     "connection-state": "new",
     action: "jump",
     "jump-target": names.egress,
+    passthrough: "yes",
   };
   mangle("egress:unbound", { ...egressJump, "connection-mark": "no-mark" });
   for (const l of plan.links) mangle(`egress:from:${l.name}`, { ...egressJump, "connection-mark": l.mark });
