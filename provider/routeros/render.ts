@@ -201,7 +201,12 @@ export function renderRouterOs(plan: Plan, version: RosVersion): DesiredState {
     "jump-target": names.egress,
     passthrough: "yes",
   };
-  mangle("egress:unbound", { ...egressJump, "connection-mark": "no-mark" });
+  // Unbound: ECMP and the router's own connections. Direct destinations (e.g. an ISP gateway) stay unbound.
+  mangle("egress:unbound", {
+    ...egressJump,
+    "connection-mark": "no-mark",
+    "dst-address-list": `!${names.direct}`,
+  });
   for (const l of plan.links) mangle(`egress:from:${l.name}`, { ...egressJump, "connection-mark": l.mark });
   for (const l of plan.links)
     mangle(`egress:${l.name}`, { chain: names.egress, "out-interface": l.interface, ...bind(l) });

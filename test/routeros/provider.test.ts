@@ -1,0 +1,151 @@
+/**
+ * The real provider module, through the real node-routeros client, against the RouterOS API simulator over
+ * TCP: the life cycle of a resource on RouterOS 6, 7 and 7.18+ (which answers empty prints with `!empty`).
+ */
+import * as provider from "../../provider/index";
+import type { SpecInput } from "../../provider/spec/schema";
+import { seedEcmp, seedNthSticky, thirdLink } from "../fixtures/specs";
+import type { RouterOsSim } from "../support/routeros-sim";
+import {
+  FOREIGN,
+  foreignEntries,
+  menusOf,
+  owned,
+  seedRouter,
+  targetOf,
+  up,
+  upAgain,
+  writesSince,
+} from "./support";
+
+const VERSIONS = ["6.49.10", "7.16.2", "7.18"];
+
+describe.each(VERSIONS)("RouterOS %s", (version) => {
+  let sim: RouterOsSim;
+  let spec: SpecInput;
+  beforeEach(async () => {
+    sim = await seedRouter(version);
+    spec = seedNthSticky({ target: targetOf(sim) });
+  });
+  afterEach(async () => sim.close());
+
+  const ownedCount = () => menusOf(sim).reduce((n, m) => n + owned(sim, m).length, 0);
+  const foreignSnapshot = () =>
+    menusOf(sim)
+      .concat("/ip/address")
+      .map((m) => foreignEntries(sim, m));
+
+  test("create writes the rendered entries, reads them back equal, and leaves foreign entries alone", async () => {
+    const foreignBefore = foreignSnapshot();
+    const { inputs, outs } = await up(spec);
+    expect(outs.rules).toEqual(inputs.rules);
+    expect(ownedCount()).toBe((inputs.rules as string[]).length);
+    expect(foreignSnapshot()).toEqual(foreignBefore);
+    // the owned mangle block is on top, the foreign rules follow in their order
+    const mangle = sim.entries("/ip/firewall/mangle");
+    expect(mangle.slice(-2).map((e) => e.comment)).toEqual([FOREIGN.mangle.comment, FOREIGN.mangle2.comment]);
+    // the owned nat block is at the bottom
+    expect(sim.entries("/ip/firewall/nat")[0].comment).toBe(FOREIGN.nat.comment);
+  });
+
+  test("a second up is a no-op: no changes in diff, and zero writes even when update runs", async () => {
+    const first = await up(spec);
+    const from = sim.log.length;
+    const again = await upAgain(first.id, first.outs, spec);
+    expect(again.changed).toBe(false);
+    const updated = await provider.update(first.id, first.outs, again.inputs);
+    expect(writesSince(sim, from)).toEqual([]);
+    expect((updated.outs as Record<string, unknown>).rules).toEqual(first.outs.rules);
+  });
+
+  test("a weight change touches only the entries that change", async () => {
+    const first = await up(spec);
+    const from = sim.log.length;
+    const weighted = seedNthSticky({ target: targetOf(sim) });
+    (weighted.links as Array<Record<string, unknown>>)[0].weight = 2;
+    const next = await upAgain(first.id, first.outs, weighted);
+    expect(next.changed).toBe(true);
+    expect(next.outs.rules).toEqual(next.inputs.rules);
+    const writes = writesSince(sim, from);
+    // 1:1 → 2:1: slot rules 1 and 2 change, slot 3 is new; nothing else is written
+    expect(writes.filter((w) => w.includes("/add"))).toEqual(["/ip/firewall/mangle/add lbgw:gw:classify:3"]);
+    expect(writes.filter((w) => w.includes("/set"))).toHaveLength(2);
+    expect(writes).toHaveLength(3);
+  });
+
+  test("adding a third link, then switching strategy to pcc and to ecmp, converges each time", async () => {
+    let state = await up(spec);
+    for (const next of [
+      seedNthSticky({ target: targetOf(sim), links: [...seedNthSticky().links, thirdLink] }),
+      seedNthSticky({ target: targetOf(sim), strategy: "pcc", sticky: false, hash: "src-address" }),
+      seedEcmp({ target: targetOf(sim) }),
+    ]) {
+      const foreignBefore = foreignSnapshot();
+      const r = await upAgain(state.id, state.outs, next);
+      expect(r.changed).toBe(true);
+      expect(r.outs.rules).toEqual(r.inputs.rules);
+      expect(ownedCount()).toBe((r.inputs.rules as string[]).length);
+      expect(foreignSnapshot()).toEqual(foreignBefore);
+      state = { id: state.id, inputs: r.inputs, outs: r.outs };
+    }
+  });
+
+  test("drift: an owned rule removed by hand is reported by refresh and repaired by the next up; a foreign change is not reported", async () => {
+    const first = await up(spec);
+    const victim = owned(sim, "/ip/firewall/mangle").find((e) => e.comment === "lbgw:gw:classify:1");
+    sim.edit.remove("/ip/firewall/mangle", victim?.[".id"] as string);
+    const foreignRule = foreignEntries(sim, "/ip/firewall/mangle")[0];
+    sim.edit.set("/ip/firewall/mangle", foreignRule[".id"], { comment: "operator: changed by hand" });
+
+    const refreshed = await provider.read(first.id, first.outs);
+    const rules = refreshed.props?.rules as string[];
+    const missing = (first.outs.rules as string[]).filter((l) => !rules.includes(l));
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toContain("comment=lbgw:gw:classify:1");
+    expect(rules.some((l) => l.includes("operator"))).toBe(false);
+
+    const repaired = await upAgain(first.id, refreshed.props as Record<string, unknown>, spec);
+    expect(repaired.changed).toBe(true);
+    expect(repaired.outs.rules).toEqual(first.outs.rules);
+    expect(foreignEntries(sim, "/ip/firewall/mangle")[0].comment).toBe("operator: changed by hand");
+  });
+
+  test("delete removes every owned entry, the learned sticky users, and nothing else", async () => {
+    const foreignBefore = foreignSnapshot();
+    const first = await up(spec);
+    sim.edit.add("/ip/firewall/address-list", {
+      list: "lbgw-gw-sticky-wlan1",
+      address: "192.168.0.77",
+      timeout: "1d",
+    });
+    await provider.remove(first.id, first.outs);
+    expect(ownedCount()).toBe(0);
+    expect(sim.entries("/ip/firewall/address-list").filter((e) => e.list?.startsWith("lbgw-gw"))).toEqual([]);
+    expect(foreignSnapshot()).toEqual(foreignBefore);
+  });
+
+  test("a version mismatch is refused before anything is written", async () => {
+    const wrong = seedNthSticky({
+      target: { routeros: { ...targetOf(sim).routeros!, version: sim.version.major === 7 ? 6 : 7 } },
+    });
+    const checked = await provider.check({}, wrong as unknown as Record<string, unknown>);
+    await expect(provider.create(checked.inputs)).rejects.toThrow(/RouterOS version mismatch/);
+    expect(sim.stats().writes).toBe(0);
+  });
+});
+
+test("wrong credentials and an unreachable router give clear errors", async () => {
+  const sim = await seedRouter("7.16.2");
+  try {
+    const bad = seedNthSticky({ target: { routeros: { ...targetOf(sim).routeros!, password: "nope" } } });
+    const checked = await provider.check({}, bad as unknown as Record<string, unknown>);
+    await expect(provider.create(checked.inputs)).rejects.toThrow(
+      /refused the login: invalid user name or password/,
+    );
+  } finally {
+    await sim.close();
+  }
+  const closed = seedNthSticky({ target: { routeros: { ...targetOf(sim).routeros! } } });
+  const checked = await provider.check({}, closed as unknown as Record<string, unknown>);
+  await expect(provider.create(checked.inputs)).rejects.toThrow(/refused the connection|no answer/);
+});

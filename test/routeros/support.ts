@@ -1,0 +1,122 @@
+/**
+ * A simulated router with the seeds' interfaces and addresses plus foreign configuration (entries this
+ * resource must never touch), and helpers to drive the real provider module against it.
+ */
+import * as provider from "../../provider/index";
+import type { SpecInput } from "../../provider/spec/schema";
+import type { RouterOsSim } from "../support/routeros-sim";
+import { startRouterOsSim } from "../support/routeros-sim";
+
+export const FOREIGN = {
+  mangle: {
+    chain: "forward",
+    action: "accept",
+    "connection-state": "established",
+    comment: "operator: keep",
+  },
+  mangle2: {
+    chain: "prerouting",
+    action: "mark-packet",
+    "new-packet-mark": "voip",
+    protocol: "udp",
+    passthrough: "yes",
+    comment: "operator: voip",
+  },
+  nat: {
+    chain: "dstnat",
+    action: "dst-nat",
+    protocol: "tcp",
+    "dst-port": "8080",
+    "to-addresses": "192.168.0.10",
+    comment: "operator: web",
+  },
+  route: { "dst-address": "172.16.0.0/12", gateway: "192.168.0.254", comment: "operator: vpn" },
+};
+
+export async function seedRouter(version: string): Promise<RouterOsSim> {
+  return startRouterOsSim({
+    version,
+    username: "admin",
+    password: "s3cret",
+    interfaces: ["Local", "wlan1", "wlan2", "lte1", "ether5"].map((name) => ({ name })),
+    seed: {
+      "/ip/address": [
+        { address: "192.168.0.1/24", interface: "Local" },
+        { address: "10.111.0.2/24", interface: "wlan2" },
+        { address: "10.112.0.2/24", interface: "wlan1" },
+        { address: "10.113.0.2/24", interface: "lte1" },
+      ],
+      "/ip/firewall/mangle": [FOREIGN.mangle, FOREIGN.mangle2],
+      "/ip/firewall/nat": [FOREIGN.nat],
+      "/ip/route": [FOREIGN.route],
+    },
+  });
+}
+
+export function targetOf(sim: RouterOsSim): SpecInput["target"] {
+  return {
+    routeros: {
+      host: sim.host,
+      port: sim.port,
+      username: "admin",
+      password: "s3cret",
+      version: sim.version.major as 6 | 7,
+      timeout: "5s",
+    },
+  };
+}
+
+/** check() then create(), as the engine does; returns what the engine would store. */
+export async function up(
+  spec: SpecInput,
+): Promise<{ id: string; inputs: Record<string, unknown>; outs: Record<string, unknown> }> {
+  const checked = await provider.check({}, spec as unknown as Record<string, unknown>);
+  if (checked.failures.length) throw new Error(JSON.stringify(checked.failures));
+  const created = await provider.create(checked.inputs);
+  return { id: created.id as string, inputs: checked.inputs, outs: created.outs as Record<string, unknown> };
+}
+
+/** check() then diff() and, when it reports changes, update(): one `pulumi up` of a changed program. */
+export async function upAgain(
+  id: string,
+  olds: Record<string, unknown>,
+  spec: SpecInput,
+): Promise<{ changed: boolean; inputs: Record<string, unknown>; outs: Record<string, unknown> }> {
+  const checked = await provider.check(olds, spec as unknown as Record<string, unknown>);
+  if (checked.failures.length) throw new Error(JSON.stringify(checked.failures));
+  const d = await provider.diff(id, olds, checked.inputs);
+  if (!d.changes) return { changed: false, inputs: checked.inputs, outs: olds };
+  const updated = await provider.update(id, olds, checked.inputs);
+  return { changed: true, inputs: checked.inputs, outs: updated.outs as Record<string, unknown> };
+}
+
+export function owned(sim: RouterOsSim, menu: string, owner = "gw"): Array<Record<string, string>> {
+  return sim.entries(menu).filter((e) => (e.comment ?? "").startsWith(`lbgw:${owner}:`));
+}
+
+export function foreignEntries(sim: RouterOsSim, menu: string): Array<Record<string, string>> {
+  return sim.entries(menu).filter((e) => !(e.comment ?? "").startsWith("lbgw:"));
+}
+
+export const ALL_MENUS = [
+  "/interface/list",
+  "/interface/list/member",
+  "/ip/firewall/address-list",
+  "/routing/table",
+  "/ip/route",
+  "/ip/firewall/nat",
+  "/ip/firewall/mangle",
+];
+
+/** The owned menus that exist on this simulator's RouterOS version. */
+export function menusOf(sim: RouterOsSim): string[] {
+  return ALL_MENUS.filter((m) => sim.version.major === 7 || m !== "/routing/table");
+}
+
+/** Writes the simulator received since the last reset, by command and comment key. */
+export function writesSince(sim: RouterOsSim, from: number): string[] {
+  return sim.log
+    .slice(from)
+    .filter((e) => /\/(add|set|remove|move|unset|enable|disable)$/.test(e.command))
+    .map((e) => `${e.command} ${e.attrs.comment ?? e.attrs[".id"] ?? e.attrs.numbers ?? ""}`);
+}
