@@ -7,6 +7,7 @@ import type { Plan } from "./plan/plan";
 import type { Spec } from "./spec/schema";
 import { parseDuration } from "./spec/values";
 import type { RouterOsDevice } from "./routeros/backend";
+import { defaultPort } from "./routeros/session";
 
 export interface Backend {
   /** Stable identity of the device (a change of device means replacing the resource). */
@@ -33,7 +34,7 @@ export async function backendFor(spec: Spec, plan: Plan): Promise<Backend> {
     const ros = await import("./routeros/backend");
     const { renderRouterOs } = await import("./routeros/render");
     return {
-      device: `routeros://${t.host}:${t.port ?? (t.tls ? 8729 : 8728)}`,
+      device: `routeros://${t.host}:${defaultPort(t)}`,
       desiredLines: () => ros.desiredRouterOsLines(plan, t.version),
       apply: (log) => ros.applyRouterOs(device, plan.owner, renderRouterOs(plan, t.version), log),
       read: (log) => ros.readRouterOs(device, plan.owner, log),

@@ -21,6 +21,8 @@ export interface RosTarget {
   password: string;
   tls?: false | { ca?: string; insecure?: boolean; servername?: string };
   timeoutMs: number;
+  /** Socket idleness (s) after which node-routeros gives up; keepalive pings at half of it. */
+  idleTimeoutSec?: number;
 }
 
 export type RosItem = Record<string, string>;
@@ -64,6 +66,11 @@ interface Connector {
   socket: { setNoDelay(on: boolean): void };
 }
 
+/** The API port: explicit, or 8729 with TLS (node-routeros would keep 8728), else 8728. */
+export function defaultPort(target: Pick<RosTarget, "port" | "tls">): number {
+  return target.port ?? (target.tls ? DEFAULT_TLS_PORT : DEFAULT_PORT);
+}
+
 export class RosSession {
   readonly stats = { commands: 0, writes: 0 };
   private seq = 0;
@@ -89,7 +96,7 @@ export class RosSession {
             : {}),
         }
       : undefined;
-    const port = target.port ?? (tls ? DEFAULT_TLS_PORT : DEFAULT_PORT);
+    const port = defaultPort(target);
     const api = new RouterOSAPI({
       host: target.host,
       port,
@@ -99,7 +106,7 @@ export class RosSession {
       tls: tls as TlsOptions | undefined,
       keepalive: true,
       // node-routeros' timeout is socket idleness in seconds, not a command timeout.
-      timeout: Math.max(10, Math.ceil(target.timeoutMs / 1000) * 3),
+      timeout: target.idleTimeoutSec ?? Math.max(10, Math.ceil(target.timeoutMs / 1000) * 3),
     });
     // Connection events before the session exists are reported by connect() itself.
     const live: { session?: RosSession } = {};
@@ -225,10 +232,19 @@ function optionalInt(v: string | undefined): number | undefined {
   return v === undefined || !/^\d+$/.test(v) ? undefined : Number(v);
 }
 
+/** Ends the connection and node-routeros' own keepalive timers (it leaves them armed when the router closed first). */
 function safeClose(api: RouterOSAPI): void {
+  const internals = api as unknown as {
+    closing?: boolean;
+    keptaliveby?: NodeJS.Timeout;
+    connectionHoldInterval?: NodeJS.Timeout;
+    connector?: { destroy(): void };
+  };
+  internals.closing = true;
+  clearTimeout(internals.keptaliveby);
+  clearTimeout(internals.connectionHoldInterval);
   try {
-    const connector = (api as unknown as { connector?: { destroy(): void } }).connector;
-    connector?.destroy();
+    internals.connector?.destroy();
   } catch {
     // already gone
   }
