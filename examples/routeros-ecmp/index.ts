@@ -22,7 +22,14 @@ const gateway = new LoadBalancedGateway("branch", {
   },
   lan: { interfaces: ["Local"], networks: ["192.168.0.0/24"] },
   links: [
-    { name: "wlan1", interface: "wlan1", gateway: "10.112.0.1", check: { targets: ["198.51.100.1"] } },
+    {
+      name: "wlan1",
+      interface: "wlan1",
+      gateway: "10.112.0.1",
+      // RouterOS 6 repeats a gateway once per weight unit; RouterOS 7 ECMP cannot weight (check refuses)
+      weight: config.getNumber("wlan1Weight") ?? 1,
+      check: { targets: ["198.51.100.1"] },
+    },
     { name: "wlan2", interface: "wlan2", gateway: "10.111.0.1", check: { targets: ["198.51.100.2"] } },
   ],
   strategy: "ecmp",

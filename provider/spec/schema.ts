@@ -295,6 +295,11 @@ function crossFieldRules(spec: z.output<typeof SpecObject>, ctx: z.RefinementCtx
         ? "sticky works with strategy nth only: ecmp already keeps a source/destination pair on one gateway"
         : "sticky works with strategy nth only: pcc with hash src-address already keeps each user on one link",
     );
+  if (spec.target.linux && spec.strategy === "ecmp")
+    issue(
+      ["strategy"],
+      'strategy "ecmp" is RouterOS-only: on Linux use "pcc" with hash "both-addresses" (a multipath route cannot see failures beyond the first hop)',
+    );
   if (spec.hash !== undefined && spec.strategy !== "pcc")
     issue(["hash"], `hash applies to strategy pcc only (strategy is ${spec.strategy})`);
 

@@ -1,0 +1,375 @@
+/**
+ * Reconcile a Linux gateway with the rendered plan over one SSH session per operation:
+ * read (one round trip) → compare line by line → write only what differs → read back and verify.
+ *
+ * - nft: the owned table is replaced in one transaction ("add table; delete table; table {...}"), so
+ *   packets see the old rules or the new ones, never a mix; foreign tables are never named.
+ * - iproute2: one `ip -batch` with `route replace` for missing routes, `rule add` for missing rules, then
+ *   `rule del` / `route del` for owned ones no longer wanted (owned = fixed priority range + our tables).
+ * - sysctls and the prober through fixed scripts (remote.ts) whose data comes on stdin.
+ * - A failed write restores the owned nft table, rules and routes read before it (on a new connection if
+ *   the old one died); either way a rerun converges.
+ */
+import type { Logger } from "../common/lock";
+import { silent, withDeviceLock } from "../common/lock";
+import {
+  actualRuleLines,
+  concreteRules,
+  desiredLines,
+  isOwnedRule,
+  nftLines,
+  parseNftTable,
+  proberLine,
+  routeArgs,
+  ruleArgs,
+  sortRoutes,
+  sysctlLine,
+  type IpRuleJson,
+  type RouteJson,
+} from "./lines";
+import {
+  frame,
+  PROBER_INSTALL_SCRIPT,
+  READ_SCRIPT,
+  script,
+  SYSCTL_SCRIPT,
+  TEARDOWN_SCRIPT,
+  unframe,
+} from "./remote";
+import type { LinuxDesired, NftTable } from "./render";
+import { nftReplaceFile, OWNED_TABLES } from "./render";
+import type { LinuxTarget, SessionHooks } from "./session";
+import { LinuxSession, RemoteCommandError } from "./session";
+
+/** What the gateway holds of ours (and what we must know about the rest). */
+export interface DeviceState {
+  /** Every nft table, "family name". */
+  tables: string[];
+  nft: NftTable | undefined;
+  rules: IpRuleJson[];
+  /** Owned routes, as `ip route` arguments with "table N". */
+  routes: string[];
+  addrs: Map<string, string[]>;
+  sysctls: Map<string, string>;
+  /** Sysctls whose previous value the resource recorded (it owns them until delete restores them). */
+  saved: Set<string>;
+  prober: { hash: string | undefined; running: boolean; maps: string[]; state: string };
+}
+
+export interface LinuxApplyResult {
+  rules: string[];
+  writes: number;
+  /** SSH commands (round trips) of the operation, reads included. */
+  commands: number;
+  ms: number;
+}
+
+export class LinuxApplyError extends Error {
+  constructor(
+    message: string,
+    readonly restored: boolean,
+  ) {
+    super(message);
+    this.name = "LinuxApplyError";
+  }
+}
+
+const NFT = ["nft", "-f", "-"];
+const IP_BATCH = ["ip", "-4", "-batch", "-"];
+
+export async function readDevice(session: LinuxSession, d: LinuxDesired): Promise<DeviceState> {
+  const out = await session.check("reading the gateway's state", script(READ_SCRIPT), {
+    input: frame({ owner: d.owner, sysctl: d.sysctls.map((s) => s.path).join("\n") + "\n" }),
+  });
+  const s = unframe(out);
+  const json = <T>(name: string): T[] => {
+    const text = (s.get(name) ?? "").trim();
+    return text ? (JSON.parse(text) as T[]) : [];
+  };
+  const routes = OWNED_TABLES.flatMap((t) => json<RouteJson>(`route${t}`).map((r) => routeArgs(r, t)));
+  const addrs = new Map<string, string[]>();
+  for (const a of json<{ ifname: string; addr_info?: Array<{ family: string; local: string }> }>("addrs"))
+    addrs.set(
+      a.ifname,
+      (a.addr_info ?? []).filter((i) => i.family === "inet").map((i) => i.local),
+    );
+  const sysctls = new Map<string, string>();
+  for (const line of (s.get("sysctl") ?? "").split("\n")) {
+    const m = /^(\S+) (.*)$/.exec(line);
+    if (m) sysctls.set(m[1], m[2]);
+  }
+  const prober = s.get("prober") ?? "";
+  return {
+    tables: (s.get("tables") ?? "")
+      .split("\n")
+      .map((l) => /^table (\S+ \S+)$/.exec(l.trim())?.[1])
+      .filter((t): t is string => !!t),
+    nft: parseNftTable(s.get("nft") ?? ""),
+    rules: json<IpRuleJson>("rules").filter(isOwnedRule),
+    routes: sortRoutes(routes),
+    addrs,
+    sysctls,
+    saved: new Set(
+      (s.get("saved") ?? "")
+        .split("\n")
+        .map((l) => l.split(" ")[0])
+        .filter(Boolean),
+    ),
+    prober: {
+      hash: /^hash (\S+)$/m.exec(prober)?.[1],
+      running: /^running yes$/m.test(prober),
+      maps: (s.get("maps") ?? "").split("\n").filter(Boolean),
+      state: s.get("state") ?? "",
+    },
+  };
+}
+
+/**
+ * The device's nft table as lines, with the prober's maps shown as configured when they hold exactly what
+ * the prober last wrote (a link is down: that is the prober's job, not drift).
+ */
+function nftActual(d: LinuxDesired, state: DeviceState): NftTable | undefined {
+  if (!state.nft) return undefined;
+  const want = new Map(d.nft.objects.map((o) => [o.name, o]));
+  return {
+    ...state.nft,
+    objects: state.nft.objects.map((o) => {
+      const w = want.get(o.name);
+      if (!w || !d.proberMaps.includes(o.name) || o.kind !== "map") return o;
+      const recorded = state.prober.maps
+        .filter((l) => l.startsWith(`${o.name} `))
+        .map((l) => l.slice(o.name.length + 1))
+        .sort();
+      const same = (a: string[], b: string[]) =>
+        JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+      return recorded.length && same(o.elements, recorded) && !same(o.elements, w.elements)
+        ? { ...o, elements: [...w.elements] }
+        : o;
+    }),
+  };
+}
+
+export function actualLines(d: LinuxDesired, state: DeviceState): string[] {
+  const nft = nftActual(d, state);
+  return [
+    ...(nft ? nftLines(nft) : []),
+    ...actualRuleLines(d.rules, state.rules, state.addrs),
+    ...state.routes.map((r) => `ip route ${r}`),
+    ...d.sysctls
+      .filter((s) => state.saved.has(s.path))
+      .map((s) => sysctlLine(s.path, state.sysctls.get(s.path) ?? "(missing)")),
+    ...(state.prober.hash || state.prober.running
+      ? [proberLine(d.owner, state.prober.hash ?? "(no files)", state.prober.running)]
+      : []),
+  ];
+}
+
+/** What to write: each part undefined when the device already matches. */
+export interface Changes {
+  nft?: string;
+  ipBatch?: string;
+  sysctls?: string;
+  prober: boolean;
+}
+
+/** Compares desired and device state; a converged device yields no changes at all. */
+export function diffState(d: LinuxDesired, state: DeviceState): Changes {
+  const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
+  const nftChanged = !same(
+    nftActual(d, state) ? nftLines(nftActual(d, state) as NftTable) : [],
+    nftLines(d.nft),
+  );
+  const rules = concreteRules(d.rules, state.addrs);
+  const ipBatch = ipBatchFor(rules, sortRoutes(d.routes), state);
+  const sysctlsChanged = d.sysctls.some(
+    (s) => !state.saved.has(s.path) || state.sysctls.get(s.path) !== s.value,
+  );
+  return {
+    nft: nftChanged ? nftReplaceFile(d.nft) : undefined,
+    ipBatch,
+    sysctls: sysctlsChanged ? d.sysctls.map((s) => `${s.path} ${s.value}`).join("\n") + "\n" : undefined,
+    prober: nftChanged || state.prober.hash !== d.prober.hash || !state.prober.running,
+  };
+}
+
+/** `ip -batch` lines taking the owned rules and routes from `state` to the wanted ones; undefined if none. */
+export function ipBatchFor(rules: string[], routes: string[], state: DeviceState): string | undefined {
+  const haveRules = state.rules.map(ruleArgs);
+  const lines = [
+    ...routes.filter((r) => !state.routes.includes(r)).map((r) => `route replace ${r}`),
+    ...rules.filter((r) => !haveRules.includes(r)).map((r) => `rule add ${r}`),
+    ...haveRules.filter((r) => !rules.includes(r)).map((r) => `rule del ${r}`),
+    ...state.routes.filter((r) => !routes.includes(r)).map((r) => `route del ${r}`),
+  ];
+  return lines.length ? lines.join("\n") + "\n" : undefined;
+}
+
+async function withSession<T>(
+  target: LinuxTarget,
+  hooks: SessionHooks,
+  log: Logger,
+  work: (s: LinuxSession) => Promise<T>,
+): Promise<T> {
+  return withDeviceLock(`linux:${target.host}:${target.port}`, async () => {
+    log(`connecting to ${target.user}@${target.host}:${target.port}`);
+    const session = await LinuxSession.open(target, hooks);
+    try {
+      return await work(session);
+    } finally {
+      session.close();
+    }
+  });
+}
+
+/** Another resource's table on the same gateway would fight over marks, tables and rule priorities. */
+function refuseForeignOwner(d: LinuxDesired, state: DeviceState, host: string): void {
+  const others = state.tables.filter((t) => /^inet lbgw_/.test(t) && t !== `inet ${d.nft.name}`);
+  if (others.length)
+    throw new LinuxApplyError(
+      `${host} is already managed by another LoadBalancedGateway (${others.join(", ")}): ` +
+        "one resource per gateway (marks 0x101-0x110, tables 101-116 and rule priorities 10000-10399 are shared)",
+      true,
+    );
+}
+
+export async function applyLinux(
+  target: LinuxTarget,
+  d: LinuxDesired,
+  log: Logger = silent,
+  hooks: SessionHooks = {},
+): Promise<LinuxApplyResult> {
+  const started = Date.now();
+  return withSession(target, hooks, log, async (session) => {
+    const before = await readDevice(session, d);
+    refuseForeignOwner(d, before, target.host);
+    const changes = diffState(d, before);
+    const parts = [
+      changes.ipBatch && "rules/routes",
+      changes.nft && "nft table",
+      changes.sysctls && "sysctls",
+    ]
+      .concat(changes.prober ? ["prober"] : [])
+      .filter(Boolean);
+    log(parts.length ? `${target.host}: updating ${parts.join(", ")}` : `${target.host}: already up to date`);
+    if (parts.length === 0)
+      return {
+        rules: actualLines(d, before),
+        writes: 0,
+        commands: session.stats.commands,
+        ms: Date.now() - started,
+      };
+    try {
+      await writeChanges(session, d, changes);
+    } catch (e) {
+      const restored = await rollback(target, d, before, log, session);
+      throw new LinuxApplyError(
+        `applying to ${target.host} failed: ${(e as Error).message}. ` +
+          (restored
+            ? "The previous nft table, rules and routes were restored."
+            : "Could not restore the previous state: run the update again to converge."),
+        restored,
+      );
+    }
+    const after = await readDevice(session, d);
+    const lines = actualLines(d, after);
+    const want = desiredLines(d);
+    const missing = want.filter((l) => !lines.includes(l));
+    const extra = lines.filter((l) => !want.includes(l));
+    if (missing.length || extra.length)
+      throw new LinuxApplyError(
+        `${target.host} did not converge: missing ${JSON.stringify(missing)}, unexpected ${JSON.stringify(extra)}`,
+        false,
+      );
+    return {
+      rules: lines,
+      writes: session.stats.writes,
+      commands: session.stats.commands,
+      ms: Date.now() - started,
+    };
+  });
+}
+
+/** Routes before the rules that use them, rules before the marks that need them, the prober last. */
+async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes): Promise<void> {
+  if (c.ipBatch)
+    await session.check("ip -batch (rules and routes)", IP_BATCH, { input: c.ipBatch, write: true });
+  if (c.sysctls)
+    await session.check("setting sysctls", script(SYSCTL_SCRIPT), {
+      input: frame({ owner: d.owner, set: c.sysctls }),
+      write: true,
+    });
+  if (c.nft) await session.check("nft -f (the owned table)", NFT, { input: c.nft, write: true });
+  if (c.prober)
+    await session.check("installing the prober", script(PROBER_INSTALL_SCRIPT), {
+      input: frame({ owner: d.owner, script: d.prober.script, conf: d.prober.conf }),
+      write: true,
+    });
+}
+
+/** Puts back the nft table, rules and routes read before the failed apply. */
+async function rollback(
+  target: LinuxTarget,
+  d: LinuxDesired,
+  before: DeviceState,
+  log: Logger,
+  failed: LinuxSession,
+): Promise<boolean> {
+  log(`restoring the previous state of ${target.host}`);
+  let session = failed;
+  try {
+    try {
+      await failed.run(["true"]);
+    } catch {
+      session = await LinuxSession.open(target);
+    }
+    try {
+      const now = await readDevice(session, d);
+      const batch = ipBatchFor(before.rules.map(ruleArgs), before.routes, now);
+      const nft = before.nft
+        ? nftReplaceFile(before.nft)
+        : now.nft
+          ? `delete table inet ${d.nft.name}\n`
+          : undefined;
+      if (nft) await session.check("restoring the nft table", NFT, { input: nft, write: true });
+      if (batch) await session.check("restoring rules and routes", IP_BATCH, { input: batch, write: true });
+      return true;
+    } finally {
+      if (session !== failed) session.close();
+    }
+  } catch (e) {
+    log(`could not restore ${target.host}: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+export async function readLinux(
+  target: LinuxTarget,
+  d: LinuxDesired,
+  log: Logger = silent,
+  hooks: SessionHooks = {},
+): Promise<string[]> {
+  return withSession(target, hooks, log, async (session) => actualLines(d, await readDevice(session, d)));
+}
+
+/** Removes the prober, the table, owned rules and routes, restores sysctls and deletes the files. */
+export async function destroyLinux(
+  target: LinuxTarget,
+  d: LinuxDesired,
+  log: Logger = silent,
+  hooks: SessionHooks = {},
+): Promise<{ writes: number; commands: number }> {
+  return withSession(target, hooks, log, async (session) => {
+    const state = await readDevice(session, d);
+    const batch = ipBatchFor([], [], state) ?? "";
+    log(
+      `${target.host}: removing the prober, table ${d.nft.name}, ${state.rules.length} rule(s), ${state.routes.length} route(s)`,
+    );
+    await session.check("removing the owned state", script(TEARDOWN_SCRIPT), {
+      input: frame({ owner: d.owner, ipbatch: batch }),
+      write: true,
+    });
+    return { writes: session.stats.writes, commands: session.stats.commands };
+  });
+}
+
+export { RemoteCommandError };

@@ -1,0 +1,288 @@
+/**
+ * The on-box health prober: a POSIX sh script (the same text on every gateway) plus a generated config.
+ *
+ * Every tick it pings each link's check targets *through that link* (`ping -I <uplink> -m <link mark>`:
+ * the mark selects the link's routing table, the interface binding forbids a fallback route), so a failure
+ * beyond the ISP's router is seen. failAfter bad rounds mark a link down, recoverAfter good rounds up again.
+ * On a change it rewrites, in one `nft -f` transaction, the slot map (the slots spread over the live links
+ * of the best tier that has any, by weight) and the `live` map (each link → itself or its first live
+ * fallback: pins, router traffic and sticky users follow it), then deletes sticky entries of dead links.
+ * It records what it wrote (maps file) so `read` can tell its changes from drift, and logs to a file and
+ * syslog.
+ *
+ * Files: /usr/local/lib/lbgw/<owner>/{prober.sh,prober.conf}, runtime /run/lbgw/<owner>/{pid,state,maps,log}.
+ * Under systemd (PID 1, same network namespace) it runs as lbgw-<owner>-prober.service; elsewhere as a
+ * setsid'd supervisor loop that restarts it (pidfile = the process group).
+ */
+import { createHash } from "node:crypto";
+import type { Plan } from "../plan/plan";
+import { linkByName } from "../plan/plan";
+
+export interface ProberFiles {
+  script: string;
+  conf: string;
+  /** sha256 of script + conf, 16 hex digits: the prober's identity in the rule lines. */
+  hash: string;
+}
+
+export const LIB_DIR = "/usr/local/lib/lbgw";
+export const RUN_DIR = "/run/lbgw";
+
+export function proberHash(script: string, conf: string): string {
+  return createHash("sha256")
+    .update(script + conf)
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/** Seconds with millisecond precision, as sleep and ping -W take them. */
+const secs = (ms: number) => (ms / 1000).toFixed(3);
+
+export function renderProber(plan: Plan): ProberFiles {
+  const tick = plan.links.reduce((m, l) => Math.min(m, l.check.intervalMs), Infinity);
+  const mark = (index: number) => `0x${(0x100 + index).toString(16).padStart(8, "0")}`;
+  const lines = [
+    `# lbgw prober config for owner ${plan.owner} (generated from the spec; do not edit)`,
+    `OWNER=${plan.owner}`,
+    `TABLE=lbgw_${plan.owner}`,
+    `LINKS="${plan.links.map((l) => l.index).join(" ")}"`,
+    `TICK=${secs(tick)}`,
+    `SLOTS="${plan.slots.map((s) => linkByName(plan, s).index).join(" ")}"`,
+    `STICKY=${plan.sticky ? 1 : 0}`,
+  ];
+  for (const l of plan.links) {
+    const k = l.index;
+    lines.push(
+      `L${k}_NAME=${l.name}`,
+      `L${k}_IF=${l.interface}`,
+      `L${k}_MARK=${mark(k)}`,
+      `L${k}_FWMARK=${0x100 + k}`,
+      `L${k}_WEIGHT=${l.weight}`,
+      `L${k}_TIER=${l.tier}`,
+      `L${k}_TARGETS="${l.check.targets.join(" ")}"`,
+      `L${k}_TIMEOUT=${secs(l.check.timeoutMs)}`,
+      `L${k}_EVERY=${Math.max(1, Math.round(l.check.intervalMs / tick))}`,
+      `L${k}_FAIL=${l.check.failAfter}`,
+      `L${k}_RECOVER=${l.check.recoverAfter}`,
+      `L${k}_FALLBACK="${l.fallback.map((n) => linkByName(plan, n).index).join(" ")}"`,
+    );
+  }
+  const conf = lines.join("\n") + "\n";
+  return { script: PROBER_SCRIPT, conf, hash: proberHash(PROBER_SCRIPT, conf) };
+}
+
+/**
+ * The prober. Modes: `run` (probe loop), `supervise` (restart `run` when it dies; the background mode),
+ * `maps` (print the nft commands for the current state: used on HUP and at start).
+ */
+export const PROBER_SCRIPT = `#!/bin/sh
+# lbgw health prober (installed by pulumi-loadbalanced-gateway; removed when the resource is deleted).
+set -u
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/prober.conf"
+RUN=\${LBGW_RUN:-/run/lbgw/$OWNER}
+mkdir -p "$RUN"
+
+log() {
+  printf '%s %s\\n' "$(date '+%Y-%m-%dT%H:%M:%S%z')" "$*" >>"$RUN/log"
+  logger -t "lbgw-$OWNER" -- "$*" 2>/dev/null || true
+}
+
+get() { eval "printf '%s' \\"\\$$1\\""; }
+set_() { eval "$1=\\$2"; }
+
+# One probe round for link k: 0 if any target answers through the link.
+probe() {
+  k=$1
+  for t in $(get "L\${k}_TARGETS"); do
+    if ping -n -q -c 1 -W "$(get "L\${k}_TIMEOUT")" -m "$(get "L\${k}_FWMARK")" -I "$(get "L\${k}_IF")" "$t" \\
+      >/dev/null 2>&1; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# nft commands for the current state: slots over the live links of the best tier, live map, by weight.
+render_maps() {
+  up=""
+  for k in $LINKS; do up="$up $k:$(get "L\${k}_UP")"; done
+  spec=""
+  for k in $LINKS; do
+    spec="$spec $k:$(get "L\${k}_WEIGHT"):$(get "L\${k}_TIER"):$(get "L\${k}_MARK"):$(get "L\${k}_FALLBACK" | tr ' ' ',')"
+  done
+  awk -v up="$up" -v spec="$spec" -v slots="$SLOTS" -v table="$TABLE" -v rec="$RUN/maps.new" '
+    BEGIN {
+      n = split(spec, S, " ")
+      for (i = 1; i <= n; i++) {
+        split(S[i], f, ":"); k = f[1]; ids[i] = k; w[k] = f[2]; tier[k] = f[3]; mark[k] = f[4]; fb[k] = f[5]
+      }
+      m = split(up, U, " ")
+      for (i = 1; i <= m; i++) { split(U[i], f, ":"); alive[f[1]] = f[2] }
+      N = split(slots, SL, " ")
+      primary = -1
+      for (i = 1; i <= n; i++) { k = ids[i]; if (primary < 0 || tier[k] < primary) primary = tier[k] }
+      best = -1
+      for (i = 1; i <= n; i++) { k = ids[i]; if (alive[k] && (best < 0 || tier[k] < best)) best = tier[k] }
+      degraded = 0
+      for (i = 1; i <= n; i++) { k = ids[i]; if (tier[k] == primary && !alive[k]) degraded = 1 }
+      if (best < 0 || !degraded) {
+        for (s = 1; s <= N; s++) out[s - 1] = SL[s]
+      } else {
+        # Hamilton apportionment of N slots over the live links of tier best, then smooth weighted round robin.
+        W = 0; c = 0
+        for (i = 1; i <= n; i++) { k = ids[i]; if (alive[k] && tier[k] == best) { c++; L[c] = k; W += w[k] } }
+        given = 0
+        for (j = 1; j <= c; j++) { q = N * w[L[j]] / W; cnt[j] = int(q); rem[j] = q - cnt[j]; given += cnt[j] }
+        while (given < N) {
+          bj = 1
+          for (j = 2; j <= c; j++) if (rem[j] > rem[bj]) bj = j
+          cnt[bj]++; rem[bj] = -1; given++
+        }
+        for (j = 1; j <= c; j++) cur[j] = 0
+        for (s = 0; s < N; s++) {
+          bj = 0
+          for (j = 1; j <= c; j++) { cur[j] += cnt[j]; if (bj == 0 || cur[j] > cur[bj]) bj = j }
+          cur[bj] -= N; out[s] = L[bj]
+        }
+      }
+      printf "flush map inet %s slots\\n", table
+      printf "add element inet %s slots { ", table
+      for (s = 0; s < N; s++) {
+        printf "%s%d : %s", (s ? ", " : ""), s, mark[out[s]]
+        print "slots " s " : " mark[out[s]] > rec
+      }
+      printf " }\\n"
+      printf "flush map inet %s live\\n", table
+      printf "add element inet %s live { ", table
+      for (i = 1; i <= n; i++) {
+        k = ids[i]; to = k
+        if (!alive[k]) {
+          nf = split(fb[k], F, ",")
+          for (j = 1; j <= nf; j++) if (F[j] != "" && alive[F[j]]) { to = F[j]; break }
+        }
+        printf "%s%s : %s", (i > 1 ? ", " : ""), mark[k], mark[to]
+        print "live " mark[k] " : " mark[to] > rec
+      }
+      printf " }\\n"
+    }'
+}
+
+apply_maps() {
+  if render_maps >"$RUN/maps.nft" && nft -f "$RUN/maps.nft" 2>>"$RUN/log"; then
+    mv -f "$RUN/maps.new" "$RUN/maps"
+  else
+    log "could not rewrite the slot map (table $TABLE missing?)"
+    return 1
+  fi
+  [ "$STICKY" = 1 ] || return 0
+  dead=""
+  for k in $LINKS; do [ "$(get "L\${k}_UP")" = 1 ] || dead="$dead $(get "L\${k}_MARK")"; done
+  [ -n "$dead" ] || return 0
+  nft list map inet "$TABLE" sticky 2>/dev/null | awk -v dead="$dead" -v table="$TABLE" '
+    { text = text " " $0 }
+    END {
+      nd = split(dead, D, " "); for (i = 1; i <= nd; i++) isdead[D[i]] = 1
+      s = index(text, "elements = {"); if (!s) exit
+      body = substr(text, s + 12); e = index(body, "}"); body = substr(body, 1, e - 1)
+      n = split(body, E, ",")
+      for (i = 1; i <= n; i++) {
+        m = split(E[i], f, " "); if (m < 2) continue
+        if (isdead[f[m]]) printf "delete element inet %s sticky { %s }\\n", table, f[1]
+      }
+    }' >"$RUN/sticky.nft"
+  # Entries may expire meanwhile: one transaction first, one element at a time if that fails.
+  if [ -s "$RUN/sticky.nft" ] && ! nft -f "$RUN/sticky.nft" 2>/dev/null; then
+    while IFS= read -r line; do printf '%s\\n' "$line" | nft -f - 2>/dev/null || true; done <"$RUN/sticky.nft"
+  fi
+}
+
+save_state() {
+  : >"$RUN/state.new"
+  for k in $LINKS; do printf '%s %s\\n' "$(get "L\${k}_NAME")" "$(get "L\${k}_UP")" >>"$RUN/state.new"; done
+  printf 'hash %s\\n' "$HASH" >>"$RUN/state.new"
+  mv -f "$RUN/state.new" "$RUN/state"
+}
+
+run() {
+  HASH=$(cat "$HERE/prober.sh" "$HERE/prober.conf" | sha256sum | cut -c1-16)
+  for k in $LINKS; do set_ "L\${k}_UP" 1; set_ "L\${k}_BAD" 0; set_ "L\${k}_GOOD" 0; done
+  # Keep the link states of a previous run of the same configuration (an apply restarts the prober).
+  if [ -f "$RUN/state" ] && grep -qx "hash $HASH" "$RUN/state"; then
+    for k in $LINKS; do
+      v=$(awk -v n="$(get "L\${k}_NAME")" '$1 == n { print $2 }' "$RUN/state")
+      [ "$v" = 0 ] && set_ "L\${k}_UP" 0
+    done
+  fi
+  save_state
+  apply_maps || true
+  trap 'apply_maps || true' HUP
+  # Reap the children (probes, sleep) before leaving, so nothing is left to the init process.
+  trap 'wait; exit 0' TERM INT
+  log "started (config $HASH)"
+  tick=0
+  while :; do
+    for k in $LINKS; do
+      if [ $((tick % $(get "L\${k}_EVERY"))) -eq 0 ]; then
+        ( if probe "$k"; then echo 1; else echo 0; fi ) >"$RUN/probe.$k" &
+      else
+        rm -f "$RUN/probe.$k"
+      fi
+    done
+    wait
+    changed=0
+    for k in $LINKS; do
+      [ -f "$RUN/probe.$k" ] || continue
+      ok=$(cat "$RUN/probe.$k")
+      upk=$(get "L\${k}_UP")
+      if [ "$ok" = 1 ]; then
+        set_ "L\${k}_BAD" 0; set_ "L\${k}_GOOD" $(($(get "L\${k}_GOOD") + 1))
+        if [ "$upk" = 0 ] && [ "$(get "L\${k}_GOOD")" -ge "$(get "L\${k}_RECOVER")" ]; then
+          set_ "L\${k}_UP" 1; changed=1; log "link $(get "L\${k}_NAME") up"
+        fi
+      else
+        set_ "L\${k}_GOOD" 0; set_ "L\${k}_BAD" $(($(get "L\${k}_BAD") + 1))
+        if [ "$upk" = 1 ] && [ "$(get "L\${k}_BAD")" -ge "$(get "L\${k}_FAIL")" ]; then
+          set_ "L\${k}_UP" 0; changed=1; log "link $(get "L\${k}_NAME") down"
+        fi
+      fi
+    done
+    # Maps first: the state file tells the world the change is in effect.
+    if [ "$changed" = 1 ]; then
+      apply_maps || true
+      save_state
+    fi
+    tick=$((tick + 1))
+    sleep "$TICK" &
+    wait $!
+  done
+}
+
+supervise() {
+  printf '%s\\n' "$$" >"$RUN/pid"
+  child=""
+  trap 'if [ -n "$child" ]; then kill "$child" 2>/dev/null; wait "$child"; fi; exit 0' TERM INT
+  while :; do
+    sh "$HERE/prober.sh" run &
+    child=$!
+    wait "$child" || true
+    log "prober exited; restarting in 1s"
+    sleep 1
+  done
+}
+
+# render-maps K:UP...: print the map rewrite for the given link states (diagnostics and tests).
+render_only() {
+  for k in $LINKS; do set_ "L\${k}_UP" 1; done
+  for a in "$@"; do set_ "L\${a%%:*}_UP" "\${a#*:}"; done
+  render_maps
+}
+
+case "\${1:-run}" in
+  run) run ;;
+  supervise) supervise ;;
+  render-maps) shift; render_only "$@" ;;
+  *) echo "usage: prober.sh run|supervise|render-maps K:0|1..." >&2; exit 64 ;;
+esac
+`;

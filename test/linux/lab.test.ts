@@ -1,0 +1,509 @@
+/**
+ * The Linux backend against a real kernel: the namespace lab (test/support/linux-lab), reached over a real
+ * sshd, with real traffic. Runs as root (CI does); anywhere else it is skipped with a loud banner.
+ * One lab for the whole file (tests run in order and build on each other), destroyed in afterAll.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { weightedFailover } from "../../examples/linux-weighted-failover/gateway";
+import { linuxBackend, type LinuxBackend } from "../../provider/linux/backend";
+import { LinuxApplyError } from "../../provider/linux/apply";
+import { renderLinuxScript } from "../../provider/linux/script";
+import { buildPlan } from "../../provider/plan/plan";
+import { parseSpec, type Spec, type SpecInput } from "../../provider/spec/schema";
+import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot)
+  console.warn(
+    "\n" +
+      "#".repeat(78) +
+      "\n#  SKIPPED: Linux backend lab tests need root (CI runs as root)\n" +
+      "#".repeat(78) +
+      "\n",
+  );
+const suite = isRoot ? describe : describe.skip;
+
+jest.setTimeout(120_000);
+
+/** A distro-like firewall and a rule in our priority range pointing at a foreign table: must survive. */
+const FOREIGN_NFT = `table inet distro {
+  chain input { type filter hook input priority 0; policy accept; ct state established,related accept; }
+}
+`;
+const FOREIGN_RULE = ["ip", "rule", "add", "pref", "10050", "from", "192.0.2.0/24", "lookup", "200"];
+
+const log = (m: string) => void m;
+const figures: string[] = [];
+const report = (line: string) => {
+  figures.push(line);
+  console.log(`lbgw linux: ${line}`);
+};
+
+suite("Linux backend on the namespace lab", () => {
+  let lab: Lab;
+  let owner: string;
+  let baseline: GatewaySnapshot;
+  let up1: string;
+  let up2: string;
+  const children: ChildProcess[] = [];
+
+  const spec = (over: Partial<SpecInput> = {}, sticky: false | { timeout: string } = false): Spec => {
+    const a = lab.addresses;
+    const r = parseSpec({
+      owner,
+      target: {
+        linux: {
+          host: lab.ssh.host,
+          port: lab.ssh.port,
+          privateKey: lab.ssh.privateKey,
+          hostKey: lab.ssh.hostKey,
+          timeout: "20s",
+        },
+      },
+      ...weightedFailover({
+        lanInterface: a.lanIface,
+        lanNetwork: a.lanNet,
+        uplinks: [0, 1].map((i) => ({
+          interface: a.uplinks[i].iface,
+          gateway: a.uplinks[i].gateway,
+          probeTarget: a.uplinks[i].probeTarget,
+        })) as [never, never],
+        sticky,
+      }),
+      ...over,
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r.failures));
+    return r.spec;
+  };
+  const backend = (s: Spec, hooks = {}): Promise<LinuxBackend> => linuxBackend(s, buildPlan(s), { hooks });
+
+  const shares = (results: Array<{ seenAs: string }>) => {
+    const n = results.length;
+    const one = results.filter((r) => r.seenAs === up1).length / n;
+    const two = results.filter((r) => r.seenAs === up2).length / n;
+    return { one, two, text: `${(one * 100).toFixed(1)}% / ${(two * 100).toFixed(1)}% of ${n}` };
+  };
+  const plan20 = () => lab.addresses.clients.slice(0, 20).map((from) => ({ from, count: 20 }));
+
+  const proberState = async () => (await lab.exec("gw", ["cat", `/run/lbgw/${owner}/state`])).stdout;
+  const waitFor = async (what: string, ok: () => Promise<boolean>, limitMs: number) => {
+    const start = Date.now();
+    while (Date.now() - start < limitMs) {
+      if (await ok()) return Date.now() - start;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  };
+
+  beforeAll(async () => {
+    await ensureLabDeps();
+    lab = await createLab({
+      uplinks: 2,
+      clients: 24,
+      label: "test/linux/lab.test.ts",
+      gateway: { nftRuleset: FOREIGN_NFT },
+    });
+    owner = `t${lab.id}`;
+    [up1, up2] = lab.addresses.uplinks.map((u) => u.address);
+    await lab.exec("gw", FOREIGN_RULE, { check: true });
+    await lab.startServer();
+    baseline = await lab.snapshot();
+    report(`lab ${lab.name} built in ${lab.timings.createMs} ms`);
+  }, 600_000);
+
+  afterAll(async () => {
+    for (const c of children) c.kill("SIGKILL");
+    if (lab) await lab.destroy();
+    // The gateway namespace shares the host's filesystem: a test that failed before delete leaves files.
+    if (owner)
+      for (const dir of [`/usr/local/lib/lbgw/${owner}`, `/run/lbgw/${owner}`])
+        fs.rmSync(dir, { recursive: true, force: true });
+    if (figures.length) console.log(`lbgw linux figures:\n  ${figures.join("\n  ")}`);
+  }, 120_000);
+
+  test("applies the linux-weighted-failover example; a second apply writes nothing", async () => {
+    const b = await backend(spec());
+    const created = await b.apply(log);
+    expect(created.rules).toEqual(b.desiredLines());
+    report(`create: ${created.ms} ms, ${created.commands} SSH round trips, ${created.writes} writes`);
+    const again = await b.apply(log);
+    expect(again.writes).toBe(0);
+    expect(again.commands).toBe(1);
+    expect(again.rules).toEqual(b.desiredLines());
+    report(`no-op update: ${again.ms} ms, ${again.commands} SSH round trip, ${again.writes} writes`);
+    expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
+  test("nth 3:1 over 400 new connections from 20 clients; the server sees each uplink's own address", async () => {
+    const results = await lab.connectMany(plan20());
+    const s = shares(results);
+    report(`nth 3:1 shares: ${s.text} (want 75/25 ±5)`);
+    expect(new Set(results.map((r) => r.seenAs))).toEqual(new Set([up1, up2]));
+    expect(Math.abs(s.one - 0.75)).toBeLessThanOrEqual(0.05);
+    expect(Math.abs(s.two - 0.25)).toBeLessThanOrEqual(0.05);
+  });
+
+  test("a weight change is applied in place (and measured)", async () => {
+    const b = await backend(spec({ links: spec().links.map((l) => ({ ...l, weight: 1 })) }));
+    const r = await b.apply(log);
+    report(`weight change 3:1 -> 1:1: ${r.ms} ms, ${r.commands} SSH round trips, ${r.writes} writes`);
+    const s = shares(await lab.connectMany(plan20()));
+    report(`nth 1:1 shares: ${s.text}`);
+    expect(Math.abs(s.one - 0.5)).toBeLessThanOrEqual(0.05);
+    await (await backend(spec())).apply(log);
+  });
+
+  test("sticky: each of 20 clients keeps its uplink over all its connections", async () => {
+    const b = await backend(spec({}, { timeout: "1h" }));
+    await b.apply(log);
+    await lab.exec("gw", ["conntrack", "-F"]);
+    const results = await lab.connectMany(plan20());
+    const byClient = new Map<string, Set<string>>();
+    for (const r of results) byClient.set(r.from, (byClient.get(r.from) ?? new Set()).add(r.seenAs));
+    const s = shares(results);
+    report(`sticky: ${byClient.size} clients, ${results.length} connections, shares ${s.text}`);
+    expect(byClient.size).toBe(20);
+    for (const seen of byClient.values()) expect(seen.size).toBe(1);
+    expect(Math.abs(s.one - 0.75)).toBeLessThanOrEqual(0.05);
+
+    // A dead link's users are forgotten, so their next connections are balanced over the live links.
+    await lab.failUpstream(1);
+    try {
+      await waitFor("link1 down", async () => /^link1 0$/m.test(await proberState()), 10_000);
+      const sticky = (await lab.exec("gw", ["nft", "list", "map", "inet", `lbgw_${owner}`, "sticky"])).stdout;
+      expect(sticky).not.toContain("0x00000101");
+    } finally {
+      await lab.restoreUpstream(1);
+    }
+    await waitFor("link1 up", async () => /^link1 1$/m.test(await proberState()), 10_000);
+    await b.apply(log);
+    await (await backend(spec())).apply(log);
+  });
+
+  test("upstream failure: new connections move within the detection time, and come back after recovery", async () => {
+    const b = await backend(spec());
+    await b.apply(log);
+    const probe = () =>
+      lab.connectMany(
+        lab.addresses.clients.slice(0, 8).map((from) => ({ from, count: 1 })),
+        { allowErrors: true, timeoutMs: 300 },
+      );
+    const configured = 3 * (200 + 200);
+    await lab.failUpstream(1);
+    let detected: number;
+    try {
+      detected = await waitFor(
+        "every new connection on link2",
+        async () => (await probe()).every((r) => r.seenAs === up2),
+        15_000,
+      );
+      report(
+        `upstream failure of link1: all new connections on link2 after ${detected} ms (configured failAfter 3 x (interval 200 ms + timeout 200 ms) = ${configured} ms)`,
+      );
+      const during = await lab.connectMany(plan20());
+      expect(during.every((r) => r.seenAs === up2)).toBe(true);
+      // The prober's rewrite of the slot map is not drift.
+      expect(await b.read(log)).toEqual(b.desiredLines());
+      expect((await lab.exec("gw", ["cat", `/run/lbgw/${owner}/log`])).stdout).toMatch(/link link1 down/);
+    } finally {
+      await lab.restoreUpstream(1);
+    }
+    expect(detected).toBeLessThanOrEqual(configured + 1500);
+    const back = await waitFor("link1 back", async () => /^link1 1$/m.test(await proberState()), 15_000);
+    report(`link1 recovered: prober took it back after ${back} ms (recoverAfter 5)`);
+    const s = shares(await lab.connectMany(plan20()));
+    report(`after recovery: ${s.text}`);
+    expect(Math.abs(s.one - 0.75)).toBeLessThanOrEqual(0.05);
+  });
+
+  test("established connections keep their uplink: table replace, other link failing, own link recovering", async () => {
+    const port = 7777;
+    const server = spawn("ip", [
+      "netns",
+      "exec",
+      lab.ns.inet,
+      "socat",
+      `TCP-LISTEN:${port},fork,reuseaddr`,
+      "SYSTEM:echo $SOCAT_PEERADDR; exec cat",
+    ]);
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 300));
+    const open = async (from: string) => {
+      const p = spawn("ip", [
+        "netns",
+        "exec",
+        lab.ns.lan,
+        "socat",
+        "-",
+        `TCP:${lab.addresses.server}:${port},bind=${from}`,
+      ]);
+      children.push(p);
+      const lines: string[] = [];
+      let buf = "";
+      p.stdout.on("data", (d: Buffer) => {
+        buf += d.toString();
+        const parts = buf.split("\n");
+        buf = parts.pop() as string;
+        lines.push(...parts);
+      });
+      const next = async (timeoutMs = 3000) => {
+        const start = Date.now();
+        while (lines.length === 0) {
+          if (Date.now() - start > timeoutMs) throw new Error(`no answer on the connection from ${from}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return lines.shift() as string;
+      };
+      const seenAs = await next();
+      return {
+        seenAs,
+        say: async (word: string) => {
+          p.stdin.write(`${word}\n`);
+          return next();
+        },
+        close: () => p.kill(),
+      };
+    };
+
+    // c1 on link2, c2 on link1 (clients chosen by trying: the slot map decides).
+    const conns = await Promise.all(lab.addresses.clients.slice(0, 8).map(open));
+    const onTwo = conns.find((c) => c.seenAs === up2);
+    const onOne = conns.find((c) => c.seenAs === up1);
+    expect(onTwo && onOne).toBeTruthy();
+    const c1 = onTwo as (typeof conns)[number];
+    const c2 = onOne as (typeof conns)[number];
+
+    // The table is replaced (a weight change) and link1 (the other one for c1) fails upstream.
+    await (await backend(spec({ links: spec().links.map((l) => ({ ...l, weight: 1 })) }))).apply(log);
+    expect(await c1.say("after-replace")).toBe("after-replace");
+    expect(await c2.say("after-replace")).toBe("after-replace");
+    await lab.failUpstream(1);
+    try {
+      expect(await c1.say("other-link-failed")).toBe("other-link-failed");
+    } finally {
+      await lab.restoreUpstream(1);
+    }
+
+    // Carrier loss on link1: its table falls back to link2 at once; a connection opened now leaves by
+    // link2 and is bound to it, so it survives link1 coming back.
+    await lab.linkDown(1);
+    let c3: Awaited<ReturnType<typeof open>>;
+    try {
+      c3 = await open(lab.addresses.clients[9]);
+      expect(c3.seenAs).toBe(up2);
+    } finally {
+      await lab.linkUp(1);
+    }
+    await waitFor("link1 up", async () => /^link1 1$/m.test(await proberState()), 15_000);
+    expect(await c3.say("own-link-recovered")).toBe("own-link-recovered");
+    expect(await c1.say("still-there")).toBe("still-there");
+    expect(await c2.say("still-there")).toBe("still-there");
+    report("established connections survived a table replace, the other link failing, and link1 recovering");
+    for (const c of [...conns, c3]) c.close();
+    server.kill();
+    await (await backend(spec())).apply(log);
+  });
+
+  test("inbound symmetry: to the router's uplink address and to a port-forwarded LAN server", async () => {
+    const a = lab.addresses;
+    // A foreign table counts which uplink the replies leave by, and forwards port 8081 on wan2 to the LAN.
+    await lab.exec("gw", ["nft", "-f", "-"], {
+      check: true,
+      input: `table inet probe {
+  chain pre { type nat hook prerouting priority dstnat; iifname "${a.uplinks[1].iface}" tcp dport 8081 dnat ip to ${a.clients[0]}:8081; }
+  chain post {
+    type filter hook postrouting priority 300;
+    tcp sport { 8080, 8081 } oifname "${a.uplinks[0].iface}" counter name wrong
+    tcp sport { 8080, 8081 } oifname "${a.uplinks[1].iface}" counter name right
+  }
+  counter wrong {}
+  counter right {}
+}
+`,
+    });
+    const gw = await lab.listenOnGw(8080);
+    const lan = await lab.listenOnLan(8081, a.clients[0]);
+    try {
+      const toRouter = await lab.connectFromInet(a.uplinks[1].address, 8080);
+      const toLan = await lab.connectFromInet(a.uplinks[1].address, 8081);
+      expect(toRouter).toEqual({ ok: true, seenAs: a.inetClient, by: "gw" });
+      expect(toLan).toEqual({ ok: true, seenAs: a.inetClient, by: `lan:${a.clients[0]}` });
+      const counters = (await lab.exec("gw", ["nft", "list", "counters", "table", "inet", "probe"])).stdout;
+      const packets = (name: string) =>
+        Number(new RegExp(`counter ${name} \\{\\s*packets (\\d+)`).exec(counters)?.[1]);
+      report(
+        `inbound on link2 (routerTraffic is link1): replies via link2 ${packets("right")} packets, via link1 ${packets("wrong")}`,
+      );
+      expect(packets("right")).toBeGreaterThan(0);
+      expect(packets("wrong")).toBe(0);
+    } finally {
+      await gw.close();
+      await lan.close();
+      await lab.exec("gw", ["nft", "delete", "table", "inet", "probe"]);
+    }
+  });
+
+  test("LAN-to-router and LAN-to-LAN traffic is not balanced", async () => {
+    const a = lab.addresses;
+    const gw = await lab.listenOnGw(8090);
+    try {
+      for (const to of [a.lanGw, a.uplinks[1].address]) {
+        const seen = await lab.connect(a.clients[3], { to, port: 8090 });
+        expect(seen).toBe(a.clients[3]);
+      }
+    } finally {
+      await gw.close();
+    }
+    // A second LAN behind the gateway (its own namespace, made here): client → LAN host, no NAT, no mark.
+    const ns = `lbgwx${lab.id}`;
+    await runIp(["netns", "add", ns]);
+    try {
+      await runIp([
+        "link",
+        "add",
+        "lan9",
+        "netns",
+        lab.ns.gw,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        ns,
+      ]);
+      await lab.exec("gw", ["ip", "addr", "add", "192.168.9.1/24", "dev", "lan9"], { check: true });
+      await lab.exec("gw", ["ip", "link", "set", "lan9", "up"], { check: true });
+      await runIp(["-n", ns, "addr", "add", "192.168.9.10/24", "dev", "eth0"]);
+      await runIp(["-n", ns, "link", "set", "eth0", "up"]);
+      await runIp(["-n", ns, "link", "set", "lo", "up"]);
+      await runIp(["-n", ns, "route", "add", "default", "via", "192.168.9.1"]);
+      const s = spec({ lan: { interfaces: [a.lanIface, "lan9"], networks: [a.lanNet, "192.168.9.0/24"] } });
+      const b = await backend(s);
+      await b.apply(log);
+      const listener = spawn("ip", [
+        "netns",
+        "exec",
+        ns,
+        "socat",
+        "TCP-LISTEN:9000,fork,reuseaddr",
+        "SYSTEM:echo $SOCAT_PEERADDR",
+      ]);
+      children.push(listener);
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await lab.exec(
+        "lan",
+        ["socat", "-T", "2", "-", `TCP:192.168.9.10:9000,bind=${a.clients[4]}`],
+        { input: "" },
+      );
+      listener.kill();
+      expect(r.stdout.trim()).toBe(a.clients[4]);
+      const ct = (await lab.exec("gw", ["conntrack", "-L", "-d", "192.168.9.10"])).stdout;
+      expect(ct).toMatch(/dport=9000 .*mark=0 /);
+      expect(ct).not.toMatch(/mark=25[78]/);
+      report("LAN to router (LAN and uplink address) and LAN to LAN: not NATed, ct mark 0");
+    } finally {
+      await lab.exec("gw", ["ip", "link", "del", "lan9"]);
+      await runIp(["netns", "del", ns]);
+      await (await backend(spec())).apply(log);
+    }
+  });
+
+  test("read shows drift; the next apply repairs it", async () => {
+    const b = await backend(spec());
+    await lab.exec("gw", ["nft", "add", "rule", "inet", `lbgw_${owner}`, "egress", "counter"], {
+      check: true,
+    });
+    await lab.exec("gw", ["ip", "route", "del", "default", "metric", "2", "table", "101"], { check: true });
+    const drifted = await b.read(log);
+    expect(drifted).toContainEqual(expect.stringMatching(/chain egress: counter packets \d+ bytes \d+$/));
+    expect(drifted.filter((l) => !b.desiredLines().includes(l)).length).toBeGreaterThan(0);
+    expect(b.desiredLines().filter((l) => !drifted.includes(l))).toEqual([
+      expect.stringMatching(/^ip route default via .* metric 2 table 101$/),
+    ]);
+    const fixed = await b.apply(log);
+    expect(fixed.writes).toBeGreaterThan(0);
+    expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
+  test("host key mismatch, wrong credentials and sudo", async () => {
+    const wrongKey = spec();
+    (wrongKey.target.linux as { hostKey: string }).hostKey = lab.ssh.publicKey;
+    await expect((await backend(wrongKey)).read(log)).rejects.toThrow(
+      new RegExp(
+        `host key mismatch for ${lab.ssh.host.replace(/\./g, "\\.")}: expected SHA256:\\S+, got ${lab.ssh.hostKeySha256.replace(/[+/]/g, "\\$&")}`,
+      ),
+    );
+    const byFingerprint = spec();
+    (byFingerprint.target.linux as { hostKey: string }).hostKey = lab.ssh.hostKeySha256;
+    expect(await (await backend(byFingerprint)).read(log)).toEqual((await backend(spec())).desiredLines());
+
+    const wrongPassword = spec();
+    Object.assign(wrongPassword.target.linux as object, {
+      privateKey: undefined,
+      password: "not-the-password",
+    });
+    await expect((await backend(wrongPassword)).read(log)).rejects.toThrow(/SSH login to root@.* failed/);
+
+    const viaSudo = spec();
+    Object.assign(viaSudo.target.linux as object, { user: lab.sudoUser.username, sudo: true });
+    const b = await backend(viaSudo);
+    expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
+  test("an SSH drop mid-apply is rolled back, and a rerun converges", async () => {
+    const target = spec({ links: spec().links.map((l, i) => ({ ...l, weight: i === 0 ? 2 : 1 })) });
+    const faulty = await backend(target, {
+      beforeCommand: (session: { dropConnection(): void }, index: number, argv: readonly string[]) => {
+        // Commands: read, nft, prober; drop just before the prober is installed (the nft table is new).
+        if (index === 2) session.dropConnection();
+        void argv;
+      },
+    });
+    const err = await faulty.apply(log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LinuxApplyError);
+    expect((err as LinuxApplyError).restored).toBe(true);
+    // Restored: the device holds the previous configuration.
+    expect(await (await backend(spec())).read(log)).toEqual((await backend(spec())).desiredLines());
+    const rerun = await backend(target);
+    await rerun.apply(log);
+    expect(await rerun.read(log)).toEqual(rerun.desiredLines());
+  });
+
+  test("the `lbgw render --target linux` script, run as root on the gateway, gives what the provider reads as converged", async () => {
+    const s = spec();
+    const b = await backend(s);
+    await b.destroy(log);
+    const script = renderLinuxScript(s, buildPlan(s));
+    await lab.exec("gw", ["sh", "-s"], { input: script, check: true });
+    expect(await b.read(log)).toEqual(b.desiredLines());
+    expect((await b.apply(log)).writes).toBe(0);
+    await lab.exec("gw", ["sh", "-s"], { input: script, check: true });
+    expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
+  test("destroy leaves the gateway exactly as before; foreign tables and rules survive", async () => {
+    const b = await backend(spec());
+    await b.apply(log);
+    await b.destroy(log);
+    const after = await lab.snapshot();
+    expect(after.nft).toEqual(baseline.nft);
+    expect(after.ipRule).toEqual(baseline.ipRule);
+    expect(after.routes).toEqual(baseline.routes);
+    expect(after.processes).toEqual(baseline.processes);
+    expect(after.sysctls).toEqual(baseline.sysctls);
+    expect(after.nft).toContain("table inet distro");
+    expect(after.ipRule).toContain("10050:\tfrom 192.0.2.0/24 lookup 200");
+    expect(await b.read(log)).toEqual([]);
+  });
+});
+
+function runIp(argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("ip", argv, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    p.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`ip ${argv.join(" ")}: ${err}`))));
+  });
+}
