@@ -201,11 +201,7 @@ function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): 
   const attrs = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => `=${k}=${v}`);
   switch (op.op) {
     case "add":
-      return [
-        `${op.menu}/add`,
-        ...attrs(op.attrs),
-        ...(op.placeBefore ? [`=place-before=${ref(op.placeBefore)}`] : []),
-      ];
+      return [`${op.menu}/add`, ...attrs(op.attrs)];
     case "set":
       return [`${op.menu}/set`, `=.id=${op.id}`, ...attrs(op.attrs)];
     case "unset":
@@ -213,7 +209,7 @@ function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): 
     case "move":
       return [
         `${op.menu}/move`,
-        `=numbers=${op.ids.join(",")}`,
+        `=numbers=${op.entries.map(ref).join(",")}`,
         ...(op.destination ? [`=destination=${op.destination}`] : []),
       ];
     case "remove":

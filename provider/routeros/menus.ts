@@ -19,7 +19,10 @@ export interface MenuSpec {
   versions: RosVersion[];
   /** Ordered menus keep the owned entries as one block: at the top (mangle) or the bottom (nat). */
   placement?: "top" | "bottom";
-  /** Create order: lower phases first (things referenced before things referring); removal runs backwards. */
+  /**
+   * Write order. Menus of one phase are written together (pipelined); a phase only refers to what earlier
+   * phases wrote, and routes come before the marks that use them. Removal runs the phases backwards.
+   */
   phase: number;
   /** Managed properties in canonical (v7) names. Properties not listed here are never compared. */
   props: Record<string, PropKind>;
@@ -36,7 +39,7 @@ export const MENUS: MenuSpec[] = [
     path: "/interface/list",
     scriptPath: "/interface list",
     versions: [6, 7],
-    phase: 1,
+    phase: 0,
     props: { ...common, name: "text" },
     unsetLooksLike: { disabled: "false" },
   },
@@ -44,7 +47,7 @@ export const MENUS: MenuSpec[] = [
     path: "/interface/list/member",
     scriptPath: "/interface list member",
     versions: [6, 7],
-    phase: 2,
+    phase: 1,
     props: { ...common, list: "text", interface: "text" },
     unsetLooksLike: { disabled: "false" },
   },
@@ -52,7 +55,7 @@ export const MENUS: MenuSpec[] = [
     path: "/ip/firewall/address-list",
     scriptPath: "/ip firewall address-list",
     versions: [6, 7],
-    phase: 3,
+    phase: 0,
     props: { ...common, list: "text", address: "prefix", timeout: "duration" },
     unsetLooksLike: { disabled: "false" },
   },
@@ -60,7 +63,7 @@ export const MENUS: MenuSpec[] = [
     path: "/routing/table",
     scriptPath: "/routing table",
     versions: [7],
-    phase: 4,
+    phase: 0,
     props: { ...common, name: "text", fib: "flag" },
     unsetLooksLike: { disabled: "false", fib: "false" },
   },
@@ -68,7 +71,7 @@ export const MENUS: MenuSpec[] = [
     path: "/ip/route",
     scriptPath: "/ip route",
     versions: [6, 7],
-    phase: 5,
+    phase: 1,
     props: {
       ...common,
       "dst-address": "prefix",
@@ -93,7 +96,7 @@ export const MENUS: MenuSpec[] = [
     scriptPath: "/ip firewall nat",
     versions: [6, 7],
     placement: "bottom",
-    phase: 6,
+    phase: 0,
     props: {
       ...common,
       chain: "text",
@@ -110,7 +113,7 @@ export const MENUS: MenuSpec[] = [
     scriptPath: "/ip firewall mangle",
     versions: [6, 7],
     placement: "top",
-    phase: 7,
+    phase: 2,
     props: {
       ...common,
       chain: "text",

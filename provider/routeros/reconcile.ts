@@ -6,10 +6,12 @@
  *   know positions in ordered menus, and keep their relative order.
  * - Entries are matched by key, so a changed rule is `set` in place (its .id and position survive).
  * - Ordered menus keep the owned entries as one block, anchored where the first owned entry already is
- *   (or at the menu's placement when there is none); entries already in the right relative order stay.
- * - Batches run in sequence; operations inside a batch are independent and may be pipelined.
- *   Forward (creates and changes): menus by phase, so tables and routes exist before the marks that use
- *   them. Removals: reverse phase, so the marks go before the routes they point at.
+ *   (or at the menu's placement when there is none). New entries are appended, then one `move` per run of
+ *   misplaced entries puts them in place: a move lists its entries in order, so the result does not depend
+ *   on the order in which the router executed pipelined adds. Entries already in order do not move.
+ * - Batches run in sequence; the operations inside a batch are independent and are pipelined.
+ *   Forward: one batch per phase (menus.ts), then the moves. Removals: phases backwards, so the marks go
+ *   before the routes they point at, and the routes before their tables.
  */
 import type { DesiredState } from "./render";
 import { ownershipPrefix } from "./render";
@@ -23,10 +25,10 @@ export type PrintedEntry = Record<string, string>;
 export type EntryRef = { id: string } | { key: string };
 
 export type Op =
-  | { op: "add"; menu: string; key: string; attrs: Record<string, string>; placeBefore?: EntryRef }
+  | { op: "add"; menu: string; key: string; attrs: Record<string, string> }
   | { op: "set"; menu: string; key: string; id: string; attrs: Record<string, string> }
   | { op: "unset"; menu: string; key: string; id: string; prop: string }
-  | { op: "move"; menu: string; ids: string[]; destination?: string }
+  | { op: "move"; menu: string; entries: EntryRef[]; destination?: string }
   | { op: "remove"; menu: string; ids: string[]; keys: string[] };
 
 export interface Reconciliation {
@@ -44,14 +46,18 @@ export interface ReconcileInput {
 }
 
 export function reconcile(input: ReconcileInput): Reconciliation {
-  const forward: Op[][] = [];
-  const removals: Op[][] = [];
+  const forward = new Map<number, Op[]>();
+  const removals = new Map<number, Op[]>();
+  const moves: Op[] = [];
   for (const m of menusFor(input.version)) {
-    const { changes, removes } = reconcileMenu(m, input);
-    forward.push(...changes.filter((b) => b.length > 0));
-    if (removes) removals.unshift([removes]);
+    const r = reconcileMenu(m, input);
+    forward.set(m.phase, [...(forward.get(m.phase) ?? []), ...r.changes]);
+    moves.push(...r.moves);
+    if (r.removes) removals.set(m.phase, [...(removals.get(m.phase) ?? []), r.removes]);
   }
-  const batches = [...forward, ...removals];
+  const byPhase = (ops: Map<number, Op[]>, dir: 1 | -1) =>
+    [...ops.entries()].sort(([a], [b]) => dir * (a - b)).map(([, batch]) => batch);
+  const batches = [...byPhase(forward, 1), moves, ...byPhase(removals, -1)].filter((b) => b.length > 0);
   return { batches, writes: batches.reduce((n, b) => n + b.length, 0) };
 }
 
@@ -99,7 +105,7 @@ function toWire(m: MenuSpec, version: RosVersion, attrs: Record<string, string>)
   return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [wireName(m, version, k), v]));
 }
 
-function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[][]; removes?: Op } {
+function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[]; moves: Op[]; removes?: Op } {
   const { version } = input;
   const desired = input.desired[m.path] ?? [];
   const printed = input.actual[m.path] ?? [];
@@ -124,18 +130,20 @@ function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[][]; r
       }
     : undefined;
 
-  // In-place changes of kept entries.
-  const edits: Op[] = [];
+  // In-place changes of kept entries, and new entries (appended; ordered menus move them in place).
+  const changes: Op[] = [];
   for (const d of desired) {
     const e = kept.get(d.key);
-    if (!e) continue;
+    if (!e) {
+      changes.push({ op: "add", menu: m.path, key: d.key, attrs: toWire(m, version, d.attrs) });
+      continue;
+    }
     const want = comparableDesired(m, d.attrs);
     const have = comparable(m, version, e);
     const changed = Object.keys(want).filter((p) => have[p] !== want[p]);
-    const extra = Object.keys(have).filter((p) => !(p in want));
     const id = e[".id"];
     if (changed.length)
-      edits.push({
+      changes.push({
         op: "set",
         menu: m.path,
         key: d.key,
@@ -143,103 +151,75 @@ function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[][]; r
         attrs: toWire(m, version, Object.fromEntries(changed.map((p) => [p, d.attrs[p] ?? ""]))),
       });
     // RouterOS unsets one property per command.
-    for (const p of extra)
-      edits.push({ op: "unset", menu: m.path, key: d.key, id, prop: wireName(m, version, p) });
+    for (const p of Object.keys(have).filter((p) => !(p in want)))
+      changes.push({ op: "unset", menu: m.path, key: d.key, id, prop: wireName(m, version, p) });
   }
-
-  const newOnes = desired.filter((d) => !kept.has(d.key));
-  if (!m.placement) {
-    const adds: Op[] = newOnes.map((d) => ({
-      op: "add",
-      menu: m.path,
-      key: d.key,
-      attrs: toWire(m, version, d.attrs),
-    }));
-    return { changes: [[...edits, ...adds]], removes };
-  }
-  return { changes: [edits, ...orderedChanges(m, input, printed, kept, stale, desired)], removes };
+  const moves = m.placement ? orderedMoves(m, printed, kept, stale, desired) : [];
+  return { changes, moves, removes };
 }
 
 /**
- * Moves and positioned adds for an ordered menu. The target layout is: foreign entries before the anchor,
- * then the owned block in desired order, then the remaining foreign entries.
+ * Moves for an ordered menu, as if every new entry had been appended at the end. The target layout is:
+ * foreign entries before the anchor, the owned block in desired order, the remaining foreign entries.
  */
-function orderedChanges(
+function orderedMoves(
   m: MenuSpec,
-  input: ReconcileInput,
   printed: PrintedEntry[],
   kept: Map<string, PrintedEntry>,
   stale: PrintedEntry[],
   desired: DesiredState[string],
-): Op[][] {
+): Op[] {
   const staleIds = new Set(stale.map((e) => e[".id"]));
   const keyOfId = new Map([...kept].map(([k, e]) => [e[".id"], k]));
-  // The menu as it will be once stale entries are gone (they are removed last, but do not count).
-  const current = printed.filter((e) => !staleIds.has(e[".id"])).map((e) => e[".id"]);
   const isOwned = (id: string) => keyOfId.has(id);
-  const firstOwned = current.findIndex(isOwned);
-  const foreign = current.filter((id) => !isOwned(id));
+  // The menu once the adds are done; stale entries are removed last and do not count.
+  const existing = printed.filter((e) => !staleIds.has(e[".id"])).map((e) => e[".id"]);
+  const firstOwned = existing.findIndex(isOwned);
+  const foreign = existing.filter((id) => !isOwned(id));
   const anchor =
     firstOwned >= 0
-      ? current.slice(0, firstOwned).filter((id) => !isOwned(id)).length
+      ? existing.slice(0, firstOwned).filter((id) => !isOwned(id)).length
       : m.placement === "top"
         ? 0
         : foreign.length;
-  const block: Array<{ id?: string; key: string }> = desired.map((d) => ({
-    id: kept.get(d.key)?.[".id"],
-    key: d.key,
-  }));
-  const target = [
-    ...foreign.slice(0, anchor).map((id) => ({ id, key: undefined as string | undefined })),
-    ...block,
-    ...foreign.slice(anchor).map((id) => ({ id, key: undefined as string | undefined })),
+  type Slot = { ref: EntryRef; fixed: boolean; isNew: boolean };
+  const slot = (id: string): Slot => ({ ref: { id }, fixed: !isOwned(id), isNew: false });
+  const target: Slot[] = [
+    ...foreign.slice(0, anchor).map(slot),
+    ...desired.map((d) => {
+      const id = kept.get(d.key)?.[".id"];
+      return id ? slot(id) : { ref: { key: d.key }, fixed: false, isNew: true };
+    }),
+    ...foreign.slice(anchor).map(slot),
   ];
+  const label = (r: EntryRef) => ("id" in r ? r.id : `+${r.key}`);
+  const targetIndex = new Map(target.map((t, i) => [label(t.ref), i]));
+  const current = [...existing.map((id) => slot(id)), ...target.filter((t) => t.isNew)];
+  // Largest set already in target order; foreign entries always stay, new ones always move.
+  const stay = keepInPlace(current.map((c) => ({ index: targetIndex.get(label(c.ref)) as number, ...c })));
+  const stays = new Set(current.filter((_, i) => stay[i]).map((c) => label(c.ref)));
 
-  // Which existing owned entries may stay: the largest set already in target order (foreign ones never move).
-  const targetIndex = new Map(target.flatMap((t, i) => (t.id ? [[t.id, i] as const] : [])));
-  const stay = keepInPlace(
-    current.map((id) => ({ index: targetIndex.get(id) as number, fixed: !isOwned(id) })),
-  );
-  const stays = new Set(current.filter((_, i) => stay[i]));
-
-  const batches: Op[][] = [];
-  // Runs of moved entries go in front of the next entry that stays (or to the end).
-  const existing = target.filter((t) => t.id !== undefined) as Array<{ id: string }>;
-  for (let i = 0; i < existing.length;) {
-    if (stays.has(existing[i].id)) {
+  const moves: Op[] = [];
+  for (let i = 0; i < target.length;) {
+    if (stays.has(label(target[i].ref))) {
       i++;
       continue;
     }
-    const run: string[] = [];
-    while (i < existing.length && !stays.has(existing[i].id)) run.push(existing[i++].id);
-    const destination = existing[i]?.id;
-    batches.push([{ op: "move", menu: m.path, ids: run, ...(destination ? { destination } : {}) }]);
+    const run: EntryRef[] = [];
+    while (i < target.length && !stays.has(label(target[i].ref))) run.push(target[i++].ref);
+    const destination = target[i] && "id" in target[i].ref ? (target[i].ref as { id: string }).id : undefined;
+    moves.push({ op: "move", menu: m.path, entries: run, ...(destination ? { destination } : {}) });
   }
-  // New entries, in order, each in front of the next existing entry of the target (or appended).
-  target.forEach((t, i) => {
-    if (t.id !== undefined) return;
-    const next = target.slice(i + 1).find((x) => x.id !== undefined)?.id;
-    const d = desired.find((x) => x.key === t.key) as DesiredState[string][number];
-    batches.push([
-      {
-        op: "add",
-        menu: m.path,
-        key: d.key,
-        attrs: toWire(m, input.version, d.attrs),
-        ...(next ? { placeBefore: { id: next } } : {}),
-      },
-    ]);
-  });
-  return batches;
+  return moves;
 }
 
 /**
- * Longest increasing subsequence over target indexes where fixed elements must be part of it (they are,
- * by construction, already increasing). Returns, per element, whether it stays. O(n²), n = menu size.
+ * Longest increasing subsequence over target indexes in which fixed elements must stay (they are, by
+ * construction, already in order) and new ones may not. Returns, per element, whether it stays. O(n²).
  */
-function keepInPlace(seq: Array<{ index: number; fixed: boolean }>): boolean[] {
+function keepInPlace(seq: Array<{ index: number; fixed: boolean; isNew: boolean }>): boolean[] {
   const BIG = seq.length + 1;
-  const weight = seq.map((s) => (s.fixed ? BIG : 1));
+  const weight = seq.map((s) => (s.isNew ? -Infinity : s.fixed ? BIG : 1));
   const best = seq.map((_, i) => weight[i]);
   const prev = seq.map(() => -1);
   for (let i = 0; i < seq.length; i++)
@@ -249,7 +229,8 @@ function keepInPlace(seq: Array<{ index: number; fixed: boolean }>): boolean[] {
         prev[i] = j;
       }
   const out = seq.map(() => false);
-  let i = best.indexOf(Math.max(...best, 0));
+  const top = Math.max(0, ...best);
+  let i = top > 0 ? best.indexOf(top) : -1;
   for (; i >= 0; i = prev[i]) out[i] = true;
   return out;
 }

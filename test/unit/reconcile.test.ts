@@ -52,13 +52,14 @@ const foreign = (id: string, chain = "forward"): PrintedEntry => ({
 describe("reconcile", () => {
   test("create on an empty device: tables and routes before the marks that use them", () => {
     const r = reconcile({ owner: "gw", version: 7, desired: desired(seedNthSticky()), actual: {} });
-    const menus = r.batches.map((b) => b[0].menu);
-    const firstMangle = menus.indexOf("/ip/firewall/mangle");
-    expect(menus.indexOf("/routing/table")).toBeLessThan(menus.indexOf("/ip/route"));
-    expect(menus.lastIndexOf("/ip/route")).toBeLessThan(firstMangle);
-    expect(menus.lastIndexOf("/ip/firewall/nat")).toBeLessThan(firstMangle);
-    expect(ops(r.batches).every((o) => o.op === "add")).toBe(true);
-    expect(r.writes).toBe(Object.values(desired(seedNthSticky())).flat().length);
+    const batchOf = (menu: string) =>
+      r.batches.findIndex((b) => b.some((o) => o.menu === menu && o.op === "add"));
+    expect(batchOf("/routing/table")).toBeLessThan(batchOf("/ip/route"));
+    expect(batchOf("/ip/route")).toBeLessThan(batchOf("/ip/firewall/mangle"));
+    expect(batchOf("/interface/list")).toBeLessThan(batchOf("/interface/list/member"));
+    const adds = ops(r.batches).filter((o) => o.op === "add");
+    expect(adds).toHaveLength(Object.values(desired(seedNthSticky())).flat().length);
+    expect(r.batches).toHaveLength(4);
   });
 
   test.each([6, 7] as const)("no-op on v%i: a converged device needs zero writes, and lines match", (v) => {
@@ -72,19 +73,23 @@ describe("reconcile", () => {
     expect(actualLines("gw", have, v)).toEqual(desiredLines(want, v));
   });
 
-  test("a weight change touches only the classifier rules", () => {
+  test("a weight change touches only the classifier rules (and places the new one)", () => {
     const have = printed(desired(seedNthSticky()));
     const s = seedNthSticky();
     (s.links as Array<Record<string, unknown>>)[0].weight = 2;
     const r = reconcile({ owner: "gw", version: 7, desired: desired(s), actual: have });
-    const touched = ops(r.batches).map((o) => ("key" in o ? o.key : o.op));
-    expect(touched.sort()).toEqual(["classify:1", "classify:2", "classify:3"]);
-    expect(ops(r.batches).find((o) => o.op === "add")).toMatchObject({
-      placeBefore: { id: expect.any(String) },
+    const touched = ops(r.batches).map((o) => ("key" in o ? `${o.op} ${o.key}` : o.op));
+    expect(touched.sort()).toEqual(["add classify:3", "move", "set classify:1", "set classify:2"]);
+    const route1 = have["/ip/firewall/mangle"].find((e) => e.comment === "lbgw:gw:route:wlan1");
+    expect(ops(r.batches).find((o) => o.op === "move")).toEqual({
+      op: "move",
+      menu: "/ip/firewall/mangle",
+      entries: [{ key: "classify:3" }],
+      destination: route1?.[".id"],
     });
   });
 
-  test("foreign rules keep their order; the owned block goes on top of mangle and at the bottom of nat", () => {
+  test("create: one pipelined batch per phase, then one move per ordered menu", () => {
     const want = desired(seedNthSticky());
     const r = reconcile({
       owner: "gw",
@@ -95,16 +100,27 @@ describe("reconcile", () => {
         "/ip/firewall/nat": [foreign("*3", "srcnat")],
       },
     });
-    const adds = ops(r.batches).filter((o): o is Extract<Op, { op: "add" }> => o.op === "add");
-    expect(
-      adds
-        .filter((a) => a.menu === "/ip/firewall/mangle")
-        .every((a) => JSON.stringify(a.placeBefore) === '{"id":"*1"}'),
-    ).toBe(true);
-    expect(adds.filter((a) => a.menu === "/ip/firewall/nat").every((a) => a.placeBefore === undefined)).toBe(
-      true,
+    expect(r.batches.map((b) => [...new Set(b.map((o) => `${o.op} ${o.menu}`))].sort())).toEqual([
+      ["add /interface/list", "add /ip/firewall/address-list", "add /ip/firewall/nat", "add /routing/table"],
+      ["add /interface/list/member", "add /ip/route"],
+      ["add /ip/firewall/mangle"],
+      ["move /ip/firewall/mangle", "move /ip/firewall/nat"],
+    ]);
+    const moves = (r.batches[3] as Array<Extract<Op, { op: "move" }>>).sort((a, b) =>
+      a.menu.localeCompare(b.menu),
     );
-    expect(ops(r.batches).some((o) => o.op === "move" || o.op === "remove")).toBe(false);
+    // the mangle block goes on top, in order; the nat block to the bottom, after the foreign rule
+    expect(moves[0]).toEqual({
+      op: "move",
+      menu: "/ip/firewall/mangle",
+      entries: want["/ip/firewall/mangle"].map((d) => ({ key: d.key })),
+      destination: "*1",
+    });
+    expect(moves[1]).toEqual({
+      op: "move",
+      menu: "/ip/firewall/nat",
+      entries: want["/ip/firewall/nat"].map((d) => ({ key: d.key })),
+    });
   });
 
   test("a foreign rule inserted inside the block: owned entries move, foreign ones never", () => {
@@ -115,13 +131,12 @@ describe("reconcile", () => {
     const r = reconcile({ owner: "gw", version: 7, desired: want, actual: have });
     const moves = ops(r.batches).filter((o): o is Extract<Op, { op: "move" }> => o.op === "move");
     expect(moves).toHaveLength(1);
-    expect(moves[0].ids).not.toContain("*F1");
     // one command: the owned entries below the intruder go back above it; the block stays on top
-    expect(moves[0].ids).toEqual(mangle.slice(4).map((e) => e[".id"]));
+    expect(moves[0].entries).toEqual(mangle.slice(4).map((e) => ({ id: e[".id"] })));
     expect(moves[0].destination).toBe("*F1");
   });
 
-  test("duplicates and entries no longer wanted are removed, in reverse phase order, in one command per menu", () => {
+  test("duplicates and entries no longer wanted are removed, marks before routes, in one command per menu", () => {
     const want = desired(seedNthSticky());
     const have = printed(want);
     have["/ip/firewall/mangle"].push({ ...have["/ip/firewall/mangle"][0], ".id": "*DUP" });
@@ -172,15 +187,10 @@ describe("reconcile", () => {
     const have = printed(desired(seedNthSticky()));
     have["/ip/firewall/mangle"].unshift(foreign("*F"));
     const r = reconcile({ owner: "gw", version: 7, desired: {}, actual: have });
-    const menus = r.batches.map((b) => b[0].menu);
-    expect(menus).toEqual([
-      "/ip/firewall/mangle",
-      "/ip/firewall/nat",
-      "/ip/route",
-      "/routing/table",
-      "/ip/firewall/address-list",
-      "/interface/list/member",
-      "/interface/list",
+    expect(r.batches.map((b) => b.map((o) => o.menu).sort())).toEqual([
+      ["/ip/firewall/mangle"],
+      ["/interface/list/member", "/ip/route"],
+      ["/interface/list", "/ip/firewall/address-list", "/ip/firewall/nat", "/routing/table"],
     ]);
     expect(ops(r.batches).flatMap((o) => (o.op === "remove" ? o.ids : []))).not.toContain("*F");
   });
