@@ -53,7 +53,6 @@ async function withSession<T>(
     log(`connecting to RouterOS at ${device.host}`);
     const session = await RosSession.open(device);
     try {
-      await checkVersion(session, device.version);
       return await work(session);
     } finally {
       await session.close();
@@ -61,25 +60,18 @@ async function withSession<T>(
   });
 }
 
-/** The router must run the major version the spec was rendered for. */
-async function checkVersion(session: RosSession, expected: RosVersion): Promise<void> {
-  const [resource] = await session.command(["/system/resource/print", "=.proplist=version"]);
-  const version = resource?.version ?? "";
-  const major = Number(/^(\d+)\./.exec(version)?.[1]);
-  if (major !== expected)
-    throw new Error(
-      `RouterOS version mismatch: the resource is rendered for RouterOS ${expected} (target.routeros.version) ` +
-        `but ${session.target.host} runs ${version || "an unknown version"}`,
-    );
-}
-
-/** Print every menu this backend manages, pipelined. Ordered menus in full (positions matter). */
+/**
+ * Print every menu this backend manages, pipelined with the version check (one round trip). Ordered menus
+ * are read in full (positions matter). The router must run the major version the spec was rendered for;
+ * that is checked before any print result is used (a wrong version may refuse a menu it lacks).
+ */
 export async function readDevice(
   session: RosSession,
   version: RosVersion,
 ): Promise<Record<string, PrintedEntry[]>> {
   const menus = menusFor(version);
-  const results = await Promise.all(
+  const resource = session.command(["/system/resource/print", "=.proplist=version"]);
+  const prints = Promise.allSettled(
     menus.map((m) => {
       const props = [".id", "dynamic", ...Object.keys(m.props).map((p) => wireName(m, version, p))];
       const words = [`${m.path}/print`, `=.proplist=${props.join(",")}`];
@@ -88,7 +80,20 @@ export async function readDevice(
       return session.command(words);
     }),
   );
-  return Object.fromEntries(menus.map((m, i) => [m.path, results[i]]));
+  const running = (await resource)[0]?.version ?? "";
+  if (Number(/^(\d+)\./.exec(running)?.[1]) !== version)
+    throw new Error(
+      `RouterOS version mismatch: the resource is rendered for RouterOS ${version} (target.routeros.version) ` +
+        `but ${session.target.host} runs ${running || "an unknown version"}`,
+    );
+  const results = await prints;
+  return Object.fromEntries(
+    menus.map((m, i) => {
+      const r = results[i];
+      if (r.status === "rejected") throw r.reason;
+      return [m.path, r.value];
+    }),
+  );
 }
 
 export async function applyRouterOs(
