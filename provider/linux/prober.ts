@@ -176,10 +176,18 @@ apply_maps() {
     log "could not rewrite the slot map (table $TABLE missing?)"
     return 1
   fi
-  [ "$STICKY" = 1 ] || return 0
   dead=""
   for k in $LINKS; do [ "$(get "L\${k}_UP")" = 1 ] || dead="$dead $(get "L\${k}_MARK")"; done
   [ -n "$dead" ] || return 0
+  # A TCP connection whose SYN went out on a link that has since died stays in conntrack (SYN_SENT) with
+  # that link's mark and NAT: the client's retransmission, or a new connection reusing its ports, would
+  # follow it into the dead link. Forget those; established connections are left alone.
+  if command -v conntrack >/dev/null 2>&1; then
+    for m in $dead; do conntrack -D -p tcp -m "$m" --state SYN_SENT >/dev/null 2>&1 || true; done
+  else
+    log "conntrack (conntrack-tools) is missing: half-open connections to a dead link are not cleared"
+  fi
+  [ "$STICKY" = 1 ] || return 0
   nft list map inet "$TABLE" sticky 2>/dev/null | awk -v dead="$dead" -v table="$TABLE" '
     { text = text " " $0 }
     END {

@@ -203,6 +203,19 @@ suite("Linux backend on the namespace lab", () => {
       );
       const during = await lab.connectMany(plan20());
       expect(during.every((r) => r.seenAs === up2)).toBe(true);
+      // The SYNs that went out on link1 before detection are forgotten: a retransmission or a new
+      // connection reusing their ports is balanced afresh instead of following them into the dead link.
+      const halfOpen = await lab.exec("gw", [
+        "conntrack",
+        "-L",
+        "-p",
+        "tcp",
+        "-m",
+        "0x101",
+        "--state",
+        "SYN_SENT",
+      ]);
+      expect(halfOpen.stdout.trim()).toBe("");
       // The prober's rewrite of the slot map is not drift.
       expect(await b.read(log)).toEqual(b.desiredLines());
       expect((await lab.exec("gw", ["cat", `/run/lbgw/${owner}/log`])).stdout).toMatch(/link link1 down/);
