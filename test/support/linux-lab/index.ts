@@ -501,10 +501,17 @@ export class Lab {
     throw new RangeError(`${ns} is not a namespace of lab ${this.name}`);
   }
 
-  /** Runs argv (no shell) inside a namespace of the lab. Resolves with the exit code unless opts.check. */
+  /**
+   * Runs argv (no shell) inside a namespace of the lab. Resolves with the exit code unless opts.check.
+   * On the gateway it runs where its SSH sessions run: sshd's network and mount namespaces (its own files).
+   */
   async exec(ns: NsRole | string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new RangeError("exec needs a command");
-    return run([this.ip, "netns", "exec", this.nsName(ns), ...argv], opts);
+    const name = this.nsName(ns);
+    const sshdPid = name === this.ns.gw ? this.sshd?.pid : undefined;
+    return sshdPid
+      ? run(["nsenter", "-t", String(sshdPid), "-m", "-n", "--", ...argv], opts)
+      : run([this.ip, "netns", "exec", name, ...argv], opts);
   }
 
   /** One ICMP echo from a namespace; true if answered. `from` is a source address or interface (ping -I). */

@@ -167,6 +167,9 @@ export function sshdConfig(o: {
 }
 
 /** Starts `sshd -D` in the namespace and resolves once it answers with its SSH banner. */
+/** Directories each lab gateway has to itself (tmpfs in its sshd's mount namespace). */
+export const PRIVATE_DIRS = ["/usr/local/lib/lbgw", "/run/lbgw"];
+
 export async function startSshd(o: {
   netns: string;
   configPath: string;
@@ -177,10 +180,30 @@ export async function startSshd(o: {
 }): Promise<ChildProcess> {
   // privilege separation directory; shared by all namespaces (network namespaces share the filesystem)
   fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  // A gateway is a network namespace on this machine, so by itself it would share this machine's files:
+  // what the provider installs there (the prober in /usr/local/lib/lbgw, its state in /run/lbgw) would be
+  // seen by every other lab gateway. sshd runs in the mount namespace `ip netns exec` makes (slave to the
+  // host's), and every SSH session inherits it: a private tmpfs on each gives the gateway its own copies.
+  for (const dir of PRIVATE_DIRS) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const sshd = findTool("sshd") ?? "/usr/sbin/sshd";
+  const mounts = PRIVATE_DIRS.map((d) => `mount -t tmpfs -o mode=0755,size=16m lbgw-lab "${d}"`).join(" && ");
   const child = spawn(
     findTool("ip") ?? "ip",
-    ["netns", "exec", o.netns, sshd, "-D", "-f", o.configPath, "-E", o.logPath],
+    [
+      "netns",
+      "exec",
+      o.netns,
+      "sh",
+      "-c",
+      `${mounts} && exec "$@"`,
+      "sh",
+      sshd,
+      "-D",
+      "-f",
+      o.configPath,
+      "-E",
+      o.logPath,
+    ],
     { env: childEnv(), stdio: "ignore" },
   );
   child.unref();
