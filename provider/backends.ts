@@ -3,6 +3,7 @@
  * render (plan → desired device state), reconcile/apply (only owned state), session (the transport).
  */
 import type { Logger } from "./common/lock";
+import type { Rules } from "./common/rules";
 import type { Plan } from "./plan/plan";
 import type { Spec } from "./spec/schema";
 import { parseDuration } from "./spec/values";
@@ -14,6 +15,8 @@ export interface Backend {
   device: string;
   /** Rule lines the plan renders to, exactly as `read` reports them when the device matches. */
   desiredLines(): string[];
+  /** Lines keyed by the identity of the object each describes (the provider's `rules` output). */
+  keyed(lines: string[]): Rules;
   apply(log: Logger): Promise<{ rules: string[]; writes: number }>;
   read(log: Logger): Promise<string[]>;
   destroy(log: Logger): Promise<void>;
@@ -36,6 +39,7 @@ export async function backendFor(spec: Spec, plan: Plan): Promise<Backend> {
     return {
       device: `routeros://${t.host}:${defaultPort(t)}`,
       desiredLines: () => ros.desiredRouterOsLines(plan, t.version),
+      keyed: (lines) => ros.routerOsRules(lines),
       apply: (log) => ros.applyRouterOs(device, plan.owner, renderRouterOs(plan, t.version), log),
       read: (log) => ros.readRouterOs(device, plan.owner, log),
       destroy: async (log) => void (await ros.destroyRouterOs(device, plan.owner, log)),

@@ -7,7 +7,9 @@
  * so `pulumi preview --diff` and `pulumi refresh` show changes rule by rule.
  */
 import type * as pulumi from "@pulumi/pulumi";
+import type { Backend } from "./backends";
 import { backendFor } from "./backends";
+import type { Rules } from "./common/rules";
 import type { Logger } from "./common/lock";
 import { buildPlan } from "./plan/plan";
 import type { CheckFailure, Spec } from "./spec/schema";
@@ -17,12 +19,19 @@ import { parseSpec } from "./spec/schema";
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Keys the provider adds or Pulumi owns; everything else is the user's spec. */
-const DERIVED_KEYS = ["rules", "device", "__provider"];
+const DERIVED_KEYS = ["rules", "device", "ownedEntries", "__provider"];
 
 export interface Outputs {
-  rules: string[];
+  /** Owned device objects by identity, each as one line (see common/rules.ts). */
+  rules: Rules;
   device: string;
+  /** How many objects the resource owns on the device. */
+  ownedEntries: number;
   [key: string]: unknown;
+}
+
+function outputs(backend: Backend, lines: string[]): Pick<Outputs, "rules" | "device" | "ownedEntries"> {
+  return { rules: backend.keyed(lines), device: backend.device, ownedEntries: lines.length };
 }
 
 function specOf(props: Record<string, unknown>): Record<string, unknown> {
@@ -59,7 +68,7 @@ export async function check(
     return { inputs: raw, failures };
   }
   const backend = await backendFor(result.spec, buildPlan(result.spec));
-  return { inputs: { ...raw, rules: backend.desiredLines(), device: backend.device }, failures: [] };
+  return { inputs: { ...raw, ...outputs(backend, backend.desiredLines()) }, failures: [] };
 }
 
 export async function diff(
@@ -97,7 +106,7 @@ async function applyAndDescribe(props: Record<string, unknown>, log: Logger): Pr
   const backend = await backendFor(spec, buildPlan(spec));
   const result = await backend.apply(log);
   log(`${backend.device}: ${result.writes} write(s), ${result.rules.length} owned entries verified`);
-  return { ...specOf(props), rules: result.rules, device: backend.device };
+  return { ...specOf(props), ...outputs(backend, result.rules) };
 }
 
 export async function create(props: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
@@ -116,8 +125,10 @@ export async function update(
 export async function read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
   const spec = parseOrThrow(props);
   const backend = await backendFor(spec, buildPlan(spec));
-  const rules = await backend.read(providerLog);
-  return { id, props: { ...props, rules, device: backend.device } };
+  const refreshed = { ...props, ...outputs(backend, await backend.read(providerLog)) };
+  // Also as inputs: the next `up` then diffs the spec's rules against what the device really holds, and
+  // shows the repair of drift entry by entry.
+  return { id, props: refreshed, inputs: refreshed };
 }
 
 export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {

@@ -98,8 +98,13 @@ export function ownerFromName(name: string): string {
 }
 
 export class LoadBalancedGateway extends pulumi.dynamic.Resource {
-  /** The owned entries on the device after the last apply or refresh, one line each. */
-  declare readonly rules: pulumi.Output<string[]>;
+  /**
+   * The objects this resource owns on the device after the last apply or refresh, keyed by identity
+   * (e.g. "ip firewall mangle classify:1", "nft chain prerouting rule 03"), each as one line.
+   */
+  declare readonly rules: pulumi.Output<Record<string, string>>;
+  /** How many objects this resource owns on the device. */
+  declare readonly ownedEntries: pulumi.Output<number>;
   /** The device this resource manages, e.g. "routeros://192.0.2.1:8728". */
   declare readonly device: pulumi.Output<string>;
 
@@ -112,6 +117,7 @@ export class LoadBalancedGateway extends pulumi.dynamic.Resource {
         target: pulumi.secret(args.target),
         owner: args.owner ?? ownerFromName(name),
         rules: undefined,
+        ownedEntries: undefined,
         device: undefined,
       },
       opts,

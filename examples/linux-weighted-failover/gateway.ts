@@ -22,6 +22,8 @@ export interface Site {
   uplinks: [UplinkSite, UplinkSite];
   /** Keep each user on the link of its first connection. Seed 003 does not; default false. */
   sticky?: false | { timeout: string };
+  /** Weights of link 1 and link 2; seed 003's 3:1 by default. */
+  weights?: [number, number];
 }
 
 export function weightedFailover(site: Site) {
@@ -36,7 +38,10 @@ export function weightedFailover(site: Site) {
   });
   return {
     lan: { interfaces: [site.lanInterface], networks: [site.lanNetwork] },
-    links: [link("link1", site.uplinks[0], 3), link("link2", site.uplinks[1], 1)],
+    links: [
+      link("link1", site.uplinks[0], site.weights?.[0] ?? 3),
+      link("link2", site.uplinks[1], site.weights?.[1] ?? 1),
+    ],
     strategy: "nth" as const,
     sticky: site.sticky ?? false,
     routerTraffic: "link1",

@@ -42,8 +42,9 @@ const gateway = new LoadBalancedGateway("gw", {
       },
     ],
     sticky: config.getBoolean("sticky") ? { timeout: "1d" } : false,
+    weights: [config.getNumber("link1Weight") ?? 3, config.getNumber("link2Weight") ?? 1],
   }),
 });
 
 export const device = gateway.device;
-export const ownedEntries = gateway.rules.apply((r) => r.length);
+export const ownedEntries = gateway.ownedEntries;

@@ -39,4 +39,4 @@ const gateway = new LoadBalancedGateway("branch", {
 });
 
 export const device = gateway.device;
-export const ownedEntries = gateway.rules.apply((r) => r.length);
+export const ownedEntries = gateway.ownedEntries;

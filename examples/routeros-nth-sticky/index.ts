@@ -48,4 +48,4 @@ const gateway = new LoadBalancedGateway("office", {
 });
 
 export const device = gateway.device;
-export const ownedEntries = gateway.rules.apply((r) => r.length);
+export const ownedEntries = gateway.ownedEntries;

@@ -8,7 +8,7 @@ import type { Plan } from "../plan/plan";
 import type { Spec } from "../spec/schema";
 import { parseDuration } from "../spec/values";
 import { applyLinux, destroyLinux, readLinux, type LinuxApplyResult } from "./apply";
-import { desiredLines } from "./lines";
+import { desiredLines, linuxRules } from "./lines";
 import { renderLinux } from "./render";
 import type { LinuxTarget, SessionHooks } from "./session";
 
@@ -50,6 +50,7 @@ export async function linuxBackend(
   return {
     device: `linux://${target.host}:${target.port}`,
     desiredLines: () => desiredLines(desired),
+    keyed: linuxRules,
     apply: (log) => applyLinux(target, desired, log, hooks),
     read: (log) => readLinux(target, desired, log, hooks),
     destroy: async (log) => void (await destroyLinux(target, desired, log, hooks)),

@@ -6,6 +6,8 @@
  * nft objects are compared in nft's own printed form (`nft list table`): nft normalises what it loads, and
  * the renderer writes rules in that printed form, so hand edits show as changed rule text.
  */
+import type { Rules } from "../common/rules";
+import { keyedRules } from "../common/rules";
 import type { DesiredRule, LinuxDesired, NftObject, NftTable } from "./render";
 import { compareElements, OWNED_TABLES, PRIO_FIRST, PRIO_LAST, PRIO_MAIN } from "./render";
 import { LIB_DIR } from "./prober";
@@ -261,4 +263,31 @@ export function desiredLines(d: LinuxDesired): string[] {
     ...d.sysctls.map((s) => sysctlLine(s.path, s.value)),
     proberLine(d.owner, d.prober.hash, true),
   ];
+}
+
+/**
+ * Lines keyed by the object each describes: a chain's rules by their position in the chain, set and map
+ * elements by element (map: by its key), ip rules by priority, routes by table, destination and metric,
+ * sysctls by name. A changed object then shows as one changed entry of the `rules` output.
+ */
+export function linuxRules(lines: string[]): Rules {
+  const position = new Map<string, number>();
+  return keyedRules(lines, (line) => {
+    let m = /^nft \S+ \S+ chain (\S+): /.exec(line);
+    if (m) {
+      const n = (position.get(m[1]) ?? 0) + 1;
+      position.set(m[1], n);
+      return `nft chain ${m[1]} rule ${String(n).padStart(2, "0")}`;
+    }
+    if ((m = /^nft \S+ \S+ (set|map) (\S+) element (.+?)(?: : .*)?$/.exec(line)))
+      return `nft ${m[1]} ${m[2]} element ${m[3]}`;
+    if ((m = /^nft \S+ \S+ (set|map|chain) (\S+)/.exec(line))) return `nft ${m[1]} ${m[2]}`;
+    if (line.startsWith("nft table ")) return "nft table";
+    if ((m = /^ip rule pref (\d+)/.exec(line))) return `ip rule ${m[1]}`;
+    if ((m = /^ip route (\S+) .*?(?:metric (\d+) )?.*table (\d+)$/.exec(line)))
+      return `ip route table ${m[3]} ${m[1]} metric ${m[2] ?? 0}`;
+    if ((m = /^sysctl (\S+) = /.exec(line))) return `sysctl ${m[1]}`;
+    if (line.startsWith("prober ")) return "prober";
+    return line;
+  });
 }

@@ -7,7 +7,9 @@ import type { Plan } from "../plan/plan";
 import type { Logger } from "../common/lock";
 import { silent, withDeviceLock } from "../common/lock";
 import type { RosVersion } from "./menus";
-import { menusFor, wireName } from "./menus";
+import { MENUS, menusFor, wireName } from "./menus";
+import type { Rules } from "../common/rules";
+import { keyedRules } from "../common/rules";
 import type { Op, PrintedEntry } from "./reconcile";
 import { reconcile } from "./reconcile";
 import type { DesiredState } from "./render";
@@ -36,6 +38,24 @@ export class ApplyError extends Error {
     super(message);
     this.name = "ApplyError";
   }
+}
+
+/**
+ * Rule lines keyed by menu and ownership key ("ip firewall mangle classify:1"); each ordered menu also gets
+ * an "(order)" entry listing its keys in order, so a move shows as one changed entry.
+ */
+export function routerOsRules(lines: string[]): Rules {
+  const rules = keyedRules(lines, (line) => {
+    const menuPath = line.slice(1, line.indexOf(" add "));
+    const key = /comment=lbgw:[A-Za-z0-9_]+:(\S+)$/.exec(line)?.[1] ?? line;
+    return `${menuPath} ${key}`;
+  });
+  for (const m of MENUS.filter((x) => x.placement)) {
+    const keys = Object.keys(rules).filter((k) => k.startsWith(`${m.scriptPath.slice(1)} `));
+    if (keys.length)
+      rules[`${m.scriptPath.slice(1)} (order)`] = keys.map((k) => k.slice(m.scriptPath.length)).join(" ");
+  }
+  return rules;
 }
 
 export function desiredRouterOsLines(plan: Plan, version: RosVersion): string[] {

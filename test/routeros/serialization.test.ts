@@ -50,7 +50,7 @@ process.stdin.on("data", (d) => (input += d)).on("end", async () => {
   const read = await provider.read(created.id, created.outs);
   await provider.delete(created.id, created.outs);
   process.stdout.write(JSON.stringify({ failures: checked.failures, id: created.id,
-    created: created.outs.rules.length, same: JSON.stringify(read.props.rules) === JSON.stringify(checked.inputs.rules) }));
+    created: created.outs.ownedEntries, same: JSON.stringify(read.props.rules) === JSON.stringify(checked.inputs.rules) }));
 });
 `;
 
