@@ -82,6 +82,17 @@ function splitElements(text: string): string[] {
   return out.map((e) => e.replace(/\s+/g, " "));
 }
 
+/**
+ * Anonymous sets and maps in a rule are unordered, and nft prints their elements in an order of its own
+ * (with 16 uplinks `oifname map { ... }` came back reordered): sort them, on both sides of a comparison.
+ */
+export function canonicalRule(rule: string): string {
+  return rule.replace(
+    /\{ ([^{}"]*(?:"[^"]*"[^{}"]*)*) \}/g,
+    (_, body: string) => `{ ${splitElements(`{${body}}`).sort(compareElements).join(", ")} }`,
+  );
+}
+
 /** Lines of one table. Objects sorted by kind and name (nft's listing order is not part of the config). */
 export function nftLines(table: NftTable): string[] {
   const path = `nft inet ${table.name}`;
@@ -94,7 +105,7 @@ export function nftLines(table: NftTable): string[] {
     out.push(`${path} ${o.kind} ${o.name}${o.spec.length ? ` { ${o.spec.join("; ")} }` : ""}`);
     for (const e of [...o.elements].sort(compareElements))
       out.push(`${path} ${o.kind} ${o.name} element ${e}`);
-    for (const r of o.rules) out.push(`${path} ${o.kind} ${o.name}: ${r}`);
+    for (const r of o.rules) out.push(`${path} ${o.kind} ${o.name}: ${canonicalRule(r)}`);
   }
   return out;
 }

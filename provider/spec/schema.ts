@@ -147,12 +147,14 @@ export const CheckSchema = z
       .array(ipv4("each check target"))
       .min(1, "check.targets needs at least one address beyond the ISP gateway")
       .max(4, "check.targets takes at most 4 addresses"),
-    interval: duration("check.interval", 100, 3_600_000).default("1s"),
-    timeout: duration("check.timeout", 100, 60_000).default("1s"),
+    // Defaults chosen so an upstream failure moves new connections within 3 s (bench/failover.ts): a
+    // failing round lasts timeout + interval, and failAfter rounds make the link down.
+    interval: duration("check.interval", 100, 3_600_000).default("300ms"),
+    timeout: duration("check.timeout", 100, 60_000).default("300ms"),
     /** Consecutive failed rounds before the link is declared down. */
     failAfter: int("check.failAfter", 1, 100).default(3),
     /** Consecutive good rounds before a down link is used again (hysteresis). */
-    recoverAfter: int("check.recoverAfter", 1, 100).default(5),
+    recoverAfter: int("check.recoverAfter", 1, 100).default(10),
   })
   .strict();
 

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { actualLines, diffState, type DeviceState } from "../../provider/linux/apply";
-import { desiredLines, parseNftTable, ruleArgs } from "../../provider/linux/lines";
+import { canonicalRule, desiredLines, parseNftTable, ruleArgs } from "../../provider/linux/lines";
 import { frame, unframe } from "../../provider/linux/remote";
 import { nftReplaceFile, printTable, renderLinux } from "../../provider/linux/render";
 import { commandLine, fingerprint, hostKeyCheck, shellQuote } from "../../provider/linux/session";
@@ -385,4 +385,15 @@ describe("prober slot arithmetic (its own sh + awk)", () => {
       d.nft.objects.find((o) => o.name === "slots")?.elements,
     );
   });
+});
+
+test("anonymous sets and maps compare regardless of the order nft prints their elements in", () => {
+  const rendered =
+    'ct mark set oifname map { "wan1" : 0x00000101, "wan10" : 0x0000010a, "wan2" : 0x00000102 } goto bind';
+  const printed =
+    'ct mark set oifname map { "wan10" : 0x0000010a, "wan2" : 0x00000102, "wan1" : 0x00000101 } goto bind';
+  expect(canonicalRule(printed)).toBe(canonicalRule(rendered));
+  expect(
+    canonicalRule('ct mark { 0x00000102, 0x00000101 } meta mark set ct mark return comment "a, b"'),
+  ).toBe('ct mark { 0x00000101, 0x00000102 } meta mark set ct mark return comment "a, b"');
 });

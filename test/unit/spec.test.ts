@@ -22,10 +22,10 @@ describe("spec validation: every invalid input names the property and the reason
     expect(r.spec.links[0]).toMatchObject({ weight: 1, nat: "masquerade", tier: 1 });
     expect(r.spec.links[0].check).toEqual({
       targets: ["198.51.100.1"],
-      interval: "1s",
-      timeout: "1s",
+      interval: "300ms",
+      timeout: "300ms",
       failAfter: 3,
-      recoverAfter: 5,
+      recoverAfter: 10,
     });
     expect(r.spec.target.routeros?.version).toBe(7);
     expect(r.spec.inboundSymmetry).toBe(true);
