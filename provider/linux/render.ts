@@ -132,6 +132,7 @@ function renderNft(plan: Plan): NftTable {
     .sort((a, b) => (a.interface < b.interface ? -1 : 1))
     .map((l) => `${q(l.interface)} : ${hexMark(linkMark(l))}`)
     .join(", ")} }`;
+  const masqueraded = plan.links.filter((l) => l.nat.kind === "masquerade");
   const objects: NftObject[] = [];
 
   objects.push({
@@ -179,11 +180,12 @@ function renderNft(plan: Plan): NftTable {
     `${restore}${comment("links: every packet of a bound connection takes its link's route")}`,
     "ct state != new return",
   ];
+  // One rule per concern whatever the number of uplinks (maps, not a rule per link): the rules a packet
+  // meets do not grow with the uplinks.
   if (plan.inboundSymmetry)
-    for (const l of plan.links)
-      pre.push(
-        `iifname ${q(l.interface)} ct mark set ${hexMark(linkMark(l))} meta mark set ct mark return${comment(`inboundSymmetry: arrived on ${l.name}, replies leave by it`)}`,
-      );
+    pre.push(
+      `ct mark set iifname map ${uplinkMap} meta mark set ct mark return${comment("inboundSymmetry: a connection that arrived on an uplink keeps it for its replies")}`,
+    );
   pre.push(
     `iifname != ${ifnames(plan.lan.interfaces)} return${comment("lan.interfaces: only LAN connections are balanced")}`,
     `ip daddr @direct return${comment("direct: LAN, bypass and gateway destinations use the main table")}`,
@@ -261,21 +263,27 @@ function renderNft(plan: Plan): NftTable {
     name: "egress",
     spec: ["type filter hook postrouting priority mangle; policy accept;"],
     elements: [],
-    rules: plan.links.map(
-      (l) =>
-        `ct state new oifname ${q(l.interface)} ct mark set ${hexMark(linkMark(l))}${comment(`links: leaves by ${l.name}, stays on it`)}`,
-    ),
+    rules: [
+      `ct state new ct mark set oifname map ${uplinkMap}${comment("links: a connection stays on the uplink it leaves by")}`,
+    ],
   });
   objects.push({
     kind: "chain",
     name: "srcnat",
     spec: ["type nat hook postrouting priority srcnat; policy accept;"],
     elements: [],
-    rules: plan.links.map((l) =>
-      l.nat.kind === "masquerade"
-        ? `oifname ${q(l.interface)} masquerade${comment(`links.${l.name}.nat: masquerade`)}`
-        : `oifname ${q(l.interface)} snat ip to ${l.nat.address}${comment(`links.${l.name}.nat: srcNat`)}`,
-    ),
+    rules: [
+      ...(masqueraded.length
+        ? [
+            `oifname ${ifnames(masqueraded.map((l) => l.interface))} masquerade${comment("links[].nat: masquerade")}`,
+          ]
+        : []),
+      ...plan.links.flatMap((l) =>
+        l.nat.kind === "src-nat"
+          ? [`oifname ${q(l.interface)} snat ip to ${l.nat.address}${comment(`links.${l.name}.nat: srcNat`)}`]
+          : [],
+      ),
+    ],
   });
   return { name: tableName(plan.owner), objects };
 }

@@ -58,9 +58,9 @@ describe("render: seed 003's intent, fixed", () => {
   test("mark 2 routes via link 2 and is NATed to link 2's address (the seed said link 1)", () => {
     expect(d.routes).toContain("default via 10.112.0.1 dev wan2 metric 1 table 102");
     expect(d.rules).toContainEqual({ kind: "fixed", priority: 10102, args: "fwmark 0x102 lookup 102" });
+    // one rule for every masqueraded uplink (the rules a packet meets do not grow with the uplinks)
     expect(rulesOf(seed003(), "srcnat")).toEqual([
-      'oifname "wan1" masquerade comment "links.link1.nat: masquerade"',
-      'oifname "wan2" masquerade comment "links.link2.nat: masquerade"',
+      'oifname { "wan1", "wan2" } masquerade comment "links[].nat: masquerade"',
     ]);
   });
 
@@ -69,7 +69,7 @@ describe("render: seed 003's intent, fixed", () => {
     expect(d.routes).toContain("default via 10.111.0.1 dev wan1 metric 2 table 102");
     expect(d.prober.conf).toContain('L1_TARGETS="203.0.113.1"');
     expect(d.prober.conf).toContain("L1_FAIL=3");
-    expect(d.prober.conf).toContain("L1_RECOVER=5");
+    expect(d.prober.conf).toContain("L1_RECOVER=10");
   });
 
   test("connections keep their link; LAN, router and gateway destinations are not balanced", () => {
@@ -83,7 +83,9 @@ describe("render: seed 003's intent, fixed", () => {
       "10.112.0.1",
       "192.168.0.0/24",
     ]);
-    expect(rulesOf(seed003(), "egress")[0]).toMatch(/^ct state new oifname "wan1" ct mark set 0x00000101/);
+    expect(rulesOf(seed003(), "egress")).toEqual([
+      'ct state new ct mark set oifname map { "wan1" : 0x00000101, "wan2" : 0x00000102 } comment "links: a connection stays on the uplink it leaves by"',
+    ]);
   });
 
   test("sysctls: forwarding, and per uplink src_valid_mark, loose rp_filter, linkdown routes ignored", () => {
