@@ -352,10 +352,14 @@ export async function benchDataPlane(): Promise<Section> {
   const est = [2, 4, 8, 16].map((n) => perN[n][0][1]);
   const grows = est[3] > est[0] + 0.5;
   notes.push(
-    "plain = one `oifname wan1 masquerade` rule and a main default route via uplink 1; generated = the provider's table for 2 uplinks, nth 1:1. Alternated G P P G G P in one run, medians; iperf3 3 s per sample, client and server on the same 2 cores as the forwarding.",
-    `rules per packet: ${grows ? "GROWS with the number of uplinks (target: constant) - MISSED" : "constant in the number of uplinks - met"}. Per established packet the generated table evaluates the prerouting restore rule plus every rule of the egress chain (one 'ct state new oifname wanK ...' per link); a new connection also meets one inbound-symmetry rule and one masquerade rule per link.`,
-    "proposed fix (provider/linux/render.ts, renderNft): egress as ONE rule `ct state new ct mark set oifname map { \"wan1\" : 0x101, ... }`; inbound symmetry as ONE rule `ct mark set iifname map { ... } meta mark set ct mark return`; the masquerade links as ONE rule `oifname { ... } masquerade` (srcNat links keep theirs). Measured above on the counted copy ('proposed (folded)').",
+    "plain = one `oifname wan1 masquerade` rule and a main default route via uplink 1; generated = the provider's table for 2 uplinks, nth 1:1. Alternated G P P G G P in one run, medians; iperf3 3 s per sample, client and server on the same 2 cores as the forwarding (the 64-byte rate varies by about +-10 % between runs).",
+    `rules per packet: ${grows ? "GROWS with the number of uplinks (target: constant) - MISSED" : "constant in the number of uplinks - met"}.`,
   );
+  if (grows)
+    notes.push(
+      "why: per-link rules on the per-packet path (one 'ct state new oifname wanK ...' per link in the egress chain; for a new connection also one inbound-symmetry and one masquerade rule per link).",
+      "proposed fix (provider/linux/render.ts, renderNft): egress as ONE rule `ct state new ct mark set oifname map { \"wan1\" : 0x101, ... }`; inbound symmetry as ONE rule `ct mark set iifname map { ... } meta mark set ct mark return`; the masquerade links as ONE rule `oifname { ... } masquerade`. Measured above on the counted copy ('proposed (folded)').",
+    );
   return {
     id: "dataplane",
     title:
