@@ -64,7 +64,13 @@ export async function check(
   const result = parseSpec(raw);
   if (!result.ok) {
     // During preview a value may not be known yet: only what is known can be judged.
-    const failures = result.failures.filter((f) => !unknown.some((u) => f.property.startsWith(u)));
+    // A link name not known yet cannot be checked against routerTraffic or pins either.
+    const unknownLinkName = unknown.some((u) => u === "links" || /^links\[\d+\](\.name)?$/.test(u));
+    const dependsOnLinkName = (p: string) => p === "routerTraffic" || /^pins\[\d+\]\.link$/.test(p);
+    const failures = result.failures.filter(
+      (f) =>
+        !unknown.some((u) => f.property.startsWith(u)) && !(unknownLinkName && dependsOnLinkName(f.property)),
+    );
     return { inputs: raw, failures };
   }
   const backend = await backendFor(result.spec, buildPlan(result.spec));

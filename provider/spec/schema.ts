@@ -365,14 +365,23 @@ export function parseSpec(
   if (result.success) return { ok: true, spec: result.data };
   const failures = result.error.issues.map((i) => ({
     property: formatPath(i.path) || "(arguments)",
-    reason: issueText(i),
+    reason: issueText(i, valueAt(input, i.path)),
   }));
   return { ok: false, failures };
 }
 
-function issueText(issue: z.core.$ZodIssue): string {
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>(
+    (v, key) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[key] : undefined),
+    input,
+  );
+}
+
+function issueText(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === "unrecognized_keys") return `unknown argument(s): ${issue.keys.join(", ")}`;
   if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input"))
-    return `is required (expected ${issue.expected})`;
+    return value === undefined
+      ? `is required (expected ${issue.expected})`
+      : `must be ${issue.expected === "array" ? "a list" : `a ${issue.expected}`} (got ${Array.isArray(value) ? "a list" : value === null ? "null" : `a ${typeof value}`})`;
   return issue.message;
 }

@@ -298,29 +298,23 @@ test("during preview, unknown values are not judged: only what is known is check
   );
 });
 
-// Known defect (see the issue 5 report): during preview a link name that is not known yet (an output of
-// another resource) makes check() reject routerTraffic / pins that name that link ("routerTraffic names no
-// link: "A" is not one of 04da6b54-..., B"): check() in provider/index.ts drops only failures AT an unknown
-// path, not the cross-field failures that depend on one. Remove `.failing` once fixed.
-test.failing(
-  "during preview, an unknown link name does not fail routerTraffic or pins that refer to it",
-  async () => {
-    const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-    const spec = clone(
-      fc.sample(validSpecArb({ host: "127.0.0.1", rosPort: 8728, sshPort: 22 }), { numRuns: 1, seed: 7 })[0],
-    ) as unknown as Props;
-    const links = spec.links as Props[];
-    spec.routerTraffic = links[0].name;
-    spec.pins = [{ destination: "203.0.113.0/24", link: links[0].name }];
-    links[0].name = UNKNOWN;
-    const r = await provider.check({}, spec);
-    expect(r.failures).toEqual([]);
-  },
-);
+// During preview a link name may not be known yet (an output of another resource): routerTraffic and pins
+// that name links cannot be judged then.
+test("during preview, an unknown link name does not fail routerTraffic or pins that refer to it", async () => {
+  const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+  const spec = clone(
+    fc.sample(validSpecArb({ host: "127.0.0.1", rosPort: 8728, sshPort: 22 }), { numRuns: 1, seed: 7 })[0],
+  ) as unknown as Props;
+  const links = spec.links as Props[];
+  spec.routerTraffic = links[0].name;
+  spec.pins = [{ destination: "203.0.113.0/24", link: links[0].name }];
+  links[0].name = UNKNOWN;
+  const r = await provider.check({}, spec);
+  expect(r.failures).toEqual([]);
+});
 
-// Known defect (see the issue 5 report): a value of the wrong type that IS present is reported as missing
-// ("is required (expected array)") by issueText() in provider/spec/schema.ts. Remove `.failing` once fixed.
-test.failing("a present value of the wrong type is not reported as missing", async () => {
+// A value of the wrong type that is present is named as such, not as missing.
+test("a present value of the wrong type is not reported as missing", async () => {
   const spec = clone(
     fc.sample(validSpecArb({ host: "127.0.0.1", rosPort: 8728, sshPort: 22 }), { numRuns: 1, seed: 1 })[0],
   ) as unknown as Props;

@@ -136,6 +136,12 @@ describe("spec validation: every invalid input names the property and the reason
     expect(failures(tls)["target.routeros.tls"]).toMatch(/CA certificate .* or an explicit tls.insecure/);
   });
 
+  test("a missing value is required; a value of the wrong type says what it should be", () => {
+    const { lan: _lan, ...noLan } = seedNthSticky();
+    expect(failures(noLan).lan).toBe("is required (expected object)");
+    expect(failures({ ...seedNthSticky(), links: "wan1,wan2" }).links).toBe("must be a list (got a string)");
+  });
+
   test("owner must be safe to prefix device names", () => {
     expect(failures(seedNthSticky({ owner: "my-gw" })).owner).toMatch(/letters, digits or underscores/);
   });
