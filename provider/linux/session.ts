@@ -142,16 +142,33 @@ export class LinuxSession {
     };
     const client = new Client();
     await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      // ssh2 may end a connection dropped during the handshake with "close" and no "error", and its
+      // readyTimeout does not cover every phase: both ends are guarded here, or the apply would hang
+      // holding the device lock.
+      const backstop = setTimeout(
+        () => fail(new Error(`no SSH session within ${target.timeoutMs} ms`)),
+        target.timeoutMs + 1000,
+      );
       const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(backstop);
         client.removeAllListeners("ready");
         client.end();
         reject(connectError(e, where, target, hostProblem));
       };
+      const closedEarly = () => fail(new Error("the server closed the connection during the SSH handshake"));
       client.once("ready", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(backstop);
         client.removeListener("error", fail);
+        client.removeListener("close", closedEarly);
         resolve();
       });
       client.once("error", fail);
+      client.once("close", closedEarly);
       try {
         client.connect(config);
       } catch (e) {
