@@ -70,6 +70,45 @@ export interface LoadBalancedGatewayArgs {
   owner?: In<string>;
 }
 
+/**
+ * The target of the examples, from the stack's config, so a program needs no code of its own for it:
+ * `routerHost`, `routerPort`, `routerUser` (default "admin"), `routerPassword` (secret), `rosVersion`
+ * (6 or 7, default 7). Values are checked by the resource like any other argument.
+ */
+export function routerOsTargetFromConfig(config: pulumi.Config = new pulumi.Config()): {
+  routeros: RouterOsTargetArgs;
+} {
+  return {
+    routeros: {
+      host: config.require("routerHost"),
+      port: config.getNumber("routerPort"),
+      username: config.get("routerUser") ?? "admin",
+      password: config.requireSecret("routerPassword"),
+      version: (config.getNumber("rosVersion") ?? 7) as 6 | 7,
+    },
+  };
+}
+
+/**
+ * Same for a Linux gateway: `gatewayHost`, `gatewayPort` (default 22), `gatewayUser` (default "root"),
+ * `privateKey` and `privateKeyPassword` (secrets), `gatewayHostKey`, `sudo` (default false).
+ */
+export function linuxTargetFromConfig(config: pulumi.Config = new pulumi.Config()): {
+  linux: LinuxTargetArgs;
+} {
+  return {
+    linux: {
+      host: config.require("gatewayHost"),
+      port: config.getNumber("gatewayPort") ?? 22,
+      user: config.get("gatewayUser") ?? "root",
+      privateKey: config.requireSecret("privateKey"),
+      privateKeyPassword: config.getSecret("privateKeyPassword"),
+      hostKey: config.require("gatewayHostKey"),
+      sudo: config.getBoolean("sudo") ?? false,
+    },
+  };
+}
+
 /** Pulumi's dynamic-provider contract, delegating to the implementation loaded by package name. */
 class Provider implements pulumi.dynamic.ResourceProvider {
   async check(olds: Record<string, unknown>, news: Record<string, unknown>) {

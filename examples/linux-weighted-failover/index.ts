@@ -9,23 +9,13 @@
  * Credentials come from config secrets and stay encrypted in the state (the whole target is a secret).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LoadBalancedGateway } from "pulumi-loadbalanced-gateway";
+import { LoadBalancedGateway, linuxTargetFromConfig } from "pulumi-loadbalanced-gateway";
 import { weightedFailover } from "./gateway";
 
 const config = new pulumi.Config();
 
 const gateway = new LoadBalancedGateway("gw", {
-  target: {
-    linux: {
-      host: config.require("gatewayHost"),
-      port: config.getNumber("gatewayPort") ?? 22,
-      user: config.get("gatewayUser") ?? "root",
-      privateKey: config.requireSecret("privateKey"),
-      privateKeyPassword: config.getSecret("privateKeyPassword"),
-      hostKey: config.require("gatewayHostKey"),
-      sudo: config.getBoolean("sudo") ?? false,
-    },
-  },
+  target: linuxTargetFromConfig(config),
   ...weightedFailover({
     lanInterface: config.get("lanInterface") ?? "lan0",
     lanNetwork: config.get("lanNetwork") ?? "192.168.0.0/24",

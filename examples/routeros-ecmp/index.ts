@@ -6,20 +6,12 @@
  * route-cache flushes the seed warns about no longer move (and kill) established connections.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { LoadBalancedGateway } from "pulumi-loadbalanced-gateway";
+import { LoadBalancedGateway, routerOsTargetFromConfig } from "pulumi-loadbalanced-gateway";
 
 const config = new pulumi.Config();
 
 const gateway = new LoadBalancedGateway("branch", {
-  target: {
-    routeros: {
-      host: config.require("routerHost"),
-      port: config.getNumber("routerPort"),
-      username: config.get("routerUser") ?? "admin",
-      password: config.requireSecret("routerPassword"),
-      version: (config.getNumber("rosVersion") ?? 7) as 6 | 7,
-    },
-  },
+  target: routerOsTargetFromConfig(config),
   lan: { interfaces: ["Local"], networks: ["192.168.0.0/24"] },
   links: [
     {

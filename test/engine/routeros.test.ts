@@ -9,8 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RouterOsSim } from "../support/routeros-sim";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { FOREIGN, foreignEntries, menusOf, writesSince } from "../routeros/support";
+import { foreignEntries, menusOf, seedRouter, writesSince } from "../routeros/support";
 import {
   COMMAND_TIMEOUT_MS,
   ENSURE_TIMEOUT_MS,
@@ -31,26 +30,8 @@ import {
 /** Distinctive, so that finding it anywhere at rest is unambiguous. */
 const PASSWORD = "Pw-9f3k-secret";
 
-/** The seeds' router: interfaces, addresses and foreign entries (as test/routeros/support.ts), our password. */
-function startRouter(version: string): Promise<RouterOsSim> {
-  return startRouterOsSim({
-    version,
-    username: "admin",
-    password: PASSWORD,
-    interfaces: ["Local", "wlan1", "wlan2", "lte1", "ether5"].map((name) => ({ name })),
-    seed: {
-      "/ip/address": [
-        { address: "192.168.0.1/24", interface: "Local" },
-        { address: "10.111.0.2/24", interface: "wlan2" },
-        { address: "10.112.0.2/24", interface: "wlan1" },
-        { address: "10.113.0.2/24", interface: "lte1" },
-      ],
-      "/ip/firewall/mangle": [FOREIGN.mangle, FOREIGN.mangle2],
-      "/ip/firewall/nat": [FOREIGN.nat],
-      "/ip/route": [FOREIGN.route],
-    },
-  });
-}
+/** The seeds' router (as test/routeros/support.ts), with our password. */
+const startRouter = (version: string): Promise<RouterOsSim> => seedRouter(version, PASSWORD);
 
 interface Flow {
   example: string;

@@ -379,15 +379,7 @@ export class Stack {
    * Rejects with the full output when the exit code is not 0, unless `allowFailure`.
    */
   async pulumi(args: string[], step: string, opts: { allowFailure?: boolean } = {}): Promise<RunResult> {
-    const r = await run(
-      path.join(this.engine.bin, "pulumi"),
-      [...args, "--non-interactive", "--color", "never"],
-      {
-        cwd: this.dir,
-        env: this.engine.env,
-        timeoutMs: COMMAND_TIMEOUT_MS,
-      },
-    );
+    const r = await this.exec(args);
     timings.push({ stack: this.label, step, ms: r.ms });
     this.keepOutput(step, args, r);
     if ((r.code !== 0 && !opts.allowFailure) || r.timedOut)
@@ -396,6 +388,16 @@ export class Stack {
         r,
       );
     return r;
+  }
+
+  /** The CLI in the program dir, never prompting, without colour codes in the output. */
+  private exec(args: string[], stdin?: string): Promise<RunResult> {
+    return run(path.join(this.engine.bin, "pulumi"), [...args, "--non-interactive", "--color", "never"], {
+      cwd: this.dir,
+      env: this.engine.env,
+      timeoutMs: COMMAND_TIMEOUT_MS,
+      stdin,
+    });
   }
 
   /** With LBGW_ENGINE_LOG_DIR set, every command's output is kept there (one file per command). */
@@ -411,16 +413,7 @@ export class Stack {
   /** `pulumi config set -s STACK KEY [--secret]`; the value travels on stdin (never on a command line). */
   async setConfig(key: string, value: string, opts: { secret?: boolean } = {}): Promise<void> {
     const args = ["config", "set", "-s", this.name, key, ...(opts.secret ? ["--secret"] : [])];
-    const r = await run(
-      path.join(this.engine.bin, "pulumi"),
-      [...args, "--non-interactive", "--color", "never"],
-      {
-        cwd: this.dir,
-        env: this.engine.env,
-        timeoutMs: COMMAND_TIMEOUT_MS,
-        stdin: value,
-      },
-    );
+    const r = await this.exec(args, value);
     if (r.code !== 0) throw new PulumiError(`pulumi ${args.join(" ")} exited ${r.code}:\n${r.output}`, r);
   }
 

@@ -33,11 +33,12 @@ export const FOREIGN = {
   route: { "dst-address": "172.16.0.0/12", gateway: "192.168.0.254", comment: "operator: vpn" },
 };
 
-export async function seedRouter(version: string): Promise<RouterOsSim> {
+/** The seeds' router: their interfaces and addresses, and the operator's own (foreign) entries. */
+export async function seedRouter(version: string, password = "s3cret"): Promise<RouterOsSim> {
   return startRouterOsSim({
     version,
     username: "admin",
-    password: "s3cret",
+    password,
     interfaces: ["Local", "wlan1", "wlan2", "lte1", "ether5"].map((name) => ({ name })),
     seed: {
       "/ip/address": [
