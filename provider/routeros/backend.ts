@@ -10,7 +10,7 @@ import type { RosVersion } from "./menus";
 import { MENUS, menusFor, wireName } from "./menus";
 import type { Rules } from "../common/rules";
 import { keyedRules } from "../common/rules";
-import type { Op, PrintedEntry } from "./reconcile";
+import type { Op, PrintedEntry, Reconciliation } from "./reconcile";
 import { reconcile } from "./reconcile";
 import type { DesiredState } from "./render";
 import { ownershipPrefix, renderRouterOs } from "./render";
@@ -116,6 +116,17 @@ export async function readDevice(
   );
 }
 
+/** Reads the device and reconciles it with `desired`: what it holds, and the writes that would make it so. */
+async function readAndPlan(
+  session: RosSession,
+  device: RouterOsDevice,
+  owner: string,
+  desired: DesiredState,
+): Promise<{ actual: Record<string, PrintedEntry[]>; plan: Reconciliation }> {
+  const actual = await readDevice(session, device.version);
+  return { actual, plan: reconcile({ owner, version: device.version, desired, actual }) };
+}
+
 export async function applyRouterOs(
   device: RouterOsDevice,
   owner: string,
@@ -123,8 +134,7 @@ export async function applyRouterOs(
   log: Logger = silent,
 ): Promise<ApplyResult> {
   return withSession(device, log, async (session) => {
-    const before = await readDevice(session, device.version);
-    const plan = reconcile({ owner, version: device.version, desired, actual: before });
+    const { actual: before, plan } = await readAndPlan(session, device, owner, desired);
     log(`${plan.writes} change(s) to apply on ${device.host}`);
     try {
       await runBatches(session, plan.batches);
@@ -136,14 +146,19 @@ export async function applyRouterOs(
         restored,
       );
     }
-    log(`verifying ${device.host}`);
-    const after = await readDevice(session, device.version);
-    const left = reconcile({ owner, version: device.version, desired, actual: after });
-    if (left.writes > 0)
-      throw new ApplyError(
-        `${device.host} did not converge: ${left.writes} difference(s) remain after applying`,
-        false,
-      );
+    // Verification is for what was written: with nothing written, the read above already is the device's
+    // state (a no-op is one round trip shorter).
+    let after = before;
+    if (plan.writes > 0) {
+      log(`verifying ${device.host}`);
+      const verified = await readAndPlan(session, device, owner, desired);
+      if (verified.plan.writes > 0)
+        throw new ApplyError(
+          `${device.host} did not converge: ${verified.plan.writes} difference(s) remain after applying`,
+          false,
+        );
+      after = verified.actual;
+    }
     return {
       rules: actualLines(owner, after, device.version),
       writes: session.stats.writes,
@@ -162,9 +177,8 @@ async function rollback(
   try {
     const session = await RosSession.open(device);
     try {
-      const now = await readDevice(session, device.version);
       const desired = desiredFromActual(owner, before, device.version);
-      await runBatches(session, reconcile({ owner, version: device.version, desired, actual: now }).batches);
+      await runBatches(session, (await readAndPlan(session, device, owner, desired)).plan.batches);
       return true;
     } finally {
       await session.close();
@@ -193,8 +207,7 @@ export async function destroyRouterOs(
   log: Logger = silent,
 ): Promise<number> {
   return withSession(device, log, async (session) => {
-    const before = await readDevice(session, device.version);
-    const plan = reconcile({ owner, version: device.version, desired: {}, actual: before });
+    const { plan } = await readAndPlan(session, device, owner, {});
     log(`removing ${plan.writes} group(s) of owned entries from ${device.host}`);
     await runBatches(session, plan.batches);
     const learned = await session.command([

@@ -5,11 +5,15 @@
  *   ourselves, understanding `!re`, `!trap` (message and category), `!empty` and `!done`.
  * - `!fatal` or a closed socket leave its promises pending forever: every pending command is rejected when
  *   the connection ends, and every command has its own timeout.
- * - With no 'error' listener an idle timeout crashes the process: we listen, and use keepalive.
+ * - With no 'error' listener an idle timeout crashes the process: we listen, and use keepalive. Its Connector
+ *   drops its own listeners when destroyed, so a later socket error would crash it too: one stays.
+ * - Its errors lose the socket's reason (a TLS verification failure or a reset reads ""): we keep the
+ *   socket's own error. A connection closed during the login leaves connect() pending: we end it.
  * - TLS keeps port 8728 unless told: the port follows `tls`.
  * Commands are tagged, so many can be in flight on one connection (reads and independent writes are
  * pipelined by the caller).
  */
+import type { Socket } from "node:net";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { RouterOSAPI } from "node-routeros";
 import { getSystemErrorName } from "node:util";
@@ -63,7 +67,11 @@ interface Connector {
   stopRead(tag: string): void;
   write(words: string[]): void;
   receiver: { processRawData(data: Buffer): void };
-  socket: { setNoDelay(on: boolean): void };
+  socket: Socket;
+  destroy(): void;
+  on(event: "error", listener: (e: Error) => void): void;
+  once(event: "connected", listener: () => void): void;
+  listeners(event: "error"): unknown[];
 }
 
 /** The API port: explicit, or 8729 with TLS (node-routeros would keep 8728), else 8728. */
@@ -97,6 +105,7 @@ export class RosSession {
         }
       : undefined;
     const port = defaultPort(target);
+    const where = `${target.host}:${port}`;
     const api = new RouterOSAPI({
       host: target.host,
       port,
@@ -108,33 +117,43 @@ export class RosSession {
       // node-routeros' timeout is socket idleness in seconds, not a command timeout.
       timeout: target.idleTimeoutSec ?? Math.max(10, Math.ceil(target.timeoutMs / 1000) * 3),
     });
-    // Connection events before the session exists are reported by connect() itself.
-    const live: { session?: RosSession } = {};
+    const live: { session?: RosSession; connectFailed?: (e: Error) => void } = {};
+    const ended = (error: RosConnectionError) =>
+      live.session ? live.session.fail(error) : live.connectFailed?.(error);
+    const connecting = api.connect();
+    // connect() made the Connector and its socket synchronously.
+    const connector = (api as unknown as { connector: Connector }).connector;
+    const socket = watchSocket(connector);
     api.on("error", (e: Error) =>
-      live.session?.fail(new RosConnectionError(`connection to ${where()} failed: ${e.message}`)),
+      ended(new RosConnectionError(`connection to ${where} failed: ${socket.describe(e)}`)),
     );
+    // node-routeros never settles connect() when the router closes the connection during the login (it
+    // emits 'close' only for a connection that was established).
     api.on("close", () =>
-      live.session?.fail(new RosConnectionError(`connection to ${where()} was closed by the router`)),
+      ended(
+        new RosConnectionError(
+          `connection to ${where} was closed by the router${live.session ? "" : " during login"}`,
+        ),
+      ),
     );
-    const where = () => `${target.host}:${port}`;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        api.connect(),
+        connecting,
         new Promise((_, reject) => {
+          live.connectFailed = reject;
           timer = setTimeout(
-            () => reject(new RosConnectionError(`no answer from ${where()} within ${target.timeoutMs} ms`)),
+            () => reject(new RosConnectionError(`no answer from ${where} within ${target.timeoutMs} ms`)),
             target.timeoutMs,
           );
         }),
       ]);
     } catch (e) {
       safeClose(api);
-      throw connectError(e, where());
+      throw connectError(e, where, socket);
     } finally {
       clearTimeout(timer);
     }
-    const connector = (api as unknown as { connector: Connector }).connector;
     // node-routeros writes each word separately with Nagle on: ~45 ms per round trip instead of ~1 ms.
     connector.socket.setNoDelay(true);
     const session = new RosSession(api, connector, target);
@@ -146,9 +165,7 @@ export class RosSession {
       try {
         original(data);
       } catch (e) {
-        live.session?.fail(
-          new RosConnectionError(`unreadable reply from ${where()}: ${(e as Error).message}`),
-        );
+        live.session?.fail(new RosConnectionError(`unreadable reply from ${where}: ${(e as Error).message}`));
       }
     };
     return session;
@@ -250,21 +267,78 @@ function safeClose(api: RouterOSAPI): void {
   }
 }
 
-function connectError(e: unknown, where: string): Error {
-  if (e instanceof RosConnectionError) return e;
+/** What the socket itself said, which node-routeros' RosException drops (TLS errors have no errno at all). */
+interface SocketWatch {
+  /** TCP (and TLS) is up: the login is under way, or done. */
+  readonly connected: boolean;
+  /** The socket's first error ("ECONNRESET: read ECONNRESET"), else what node-routeros reported. */
+  describe(reported: unknown): string;
+  readonly code: string | undefined;
+}
+
+function watchSocket(connector: Connector): SocketWatch {
+  let first: (Error & { code?: string }) | undefined;
+  let connected = false;
+  // Ours runs before node-routeros' own listener, which destroys the Connector.
+  connector.socket.prependListener("error", (e: Error) => (first ??= e));
+  connector.once("connected", () => (connected = true));
+  // node-routeros' Connector re-emits every socket 'error' and drops all its listeners when destroyed: a
+  // second socket error (e.g. a late TLS alert or reset after the first error or after close) would then be
+  // an 'error' event nobody listens to, and crash the process. Keep a listener for the Connector's life.
+  const ignore = () => undefined;
+  const destroy = connector.destroy.bind(connector);
+  connector.destroy = () => {
+    destroy();
+    if (!connector.listeners("error").includes(ignore)) connector.on("error", ignore);
+  };
+  connector.on("error", ignore);
+  return {
+    get connected() {
+      return connected;
+    },
+    get code() {
+      return first?.code;
+    },
+    describe(reported) {
+      if (first) return first.code ? `${first.code}: ${first.message}` : first.message;
+      return errorText(reported);
+    },
+  };
+}
+
+/** node-routeros' errors: a RosException with a symbolic or numeric errno (e.g. -111), or a plain Error. */
+function errorText(e: unknown): string {
   const err = e as { errno?: string | number; message?: string };
-  // node-routeros reports socket errors by their numeric errno (e.g. -111): name them.
   const errno =
     typeof err.errno === "number" || /^-\d+$/.test(String(err.errno))
       ? getSystemErrorName(Number(err.errno))
       : err.errno;
-  const text = `${errno ?? ""} ${err.message ?? String(e)}`;
+  return [errno, err.message || (err.message === undefined ? String(e) : "")].filter(Boolean).join(": ");
+}
+
+/** TLS verification failures (OpenSSL's X509 codes as Node reports them) and what to check for each. */
+function tlsHint(code: string): string | undefined {
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
+    return "the router's certificate is for another name: set tls.servername to the name it carries";
+  if (/CERT|SIGNATURE|ISSUER/.test(code))
+    return "the router's certificate could not be verified: is tls.ca the CA that signed it?";
+  return undefined;
+}
+
+function connectError(e: unknown, where: string, socket: SocketWatch): Error {
+  if (e instanceof RosConnectionError) return e;
+  const text = `${errorText(e)} ${socket.describe(e)}`;
   if (/CANTLOGIN|invalid user name or password|cannot log in/i.test(text))
     return new RosConnectionError(`${where} refused the login: invalid user name or password`);
   if (/ECONNREFUSED/.test(text))
     return new RosConnectionError(
       `${where} refused the connection: is the API service enabled on that port?`,
     );
+  if (socket.connected && /ECONNRESET|EPIPE/.test(text))
+    return new RosConnectionError(`connection to ${where} was reset during login (${socket.describe(e)})`);
   if (/SOCKTMOUT|ETIMEDOUT/.test(text)) return new RosConnectionError(`no answer from ${where}`);
-  return new RosConnectionError(`cannot connect to ${where}: ${text.trim()}`);
+  const hint = socket.code && tlsHint(socket.code);
+  return new RosConnectionError(
+    `cannot connect to ${where}: ${hint ? `TLS: ${socket.describe(e)}: ${hint}` : socket.describe(e)}`,
+  );
 }

@@ -9,6 +9,7 @@ import {
   canonicalPrefix,
   describeUnsafeName,
   isIPv4,
+  isWin1252,
   parseDuration,
   prefixContains,
   prefixesOverlap,
@@ -80,12 +81,26 @@ const hostName = z
     },
   );
 
+/**
+ * A RouterOS user name or password: any text the API can carry unchanged. API words are bytes, and
+ * node-routeros encodes them as Windows-1252 (what RouterOS and Winbox use); a character outside it would
+ * arrive as "?", so the login could never succeed (and two such passwords would look alike). The message
+ * never shows the value, nor the offending character: it is a secret.
+ */
+const apiCredential = (what: string) =>
+  z.string({ error: `${what} must be a string` }).refine(isWin1252, {
+    message:
+      `${what} has a character outside Windows-1252 (such as an emoji, or a letter of a non-Latin script): ` +
+      'the RouterOS API client sends that codepage and would send it as "?", so the router could never ' +
+      `accept it; use a ${what} of Windows-1252 characters (ASCII is safest)`,
+  });
+
 export const RouterOsTargetSchema = z
   .object({
     host: hostName,
     port: int("port", 1, 65535).optional(),
-    username: z.string({ error: "username must be a string" }).min(1, "username must not be empty"),
-    password: z.string({ error: "password must be a string" }),
+    username: apiCredential("username").min(1, "username must not be empty"),
+    password: apiCredential("password"),
     /** TLS (API-SSL, port 8729): verify with `ca`, or opt out of verification explicitly with `insecure`. */
     tls: z
       .union([

@@ -61,3 +61,18 @@ export function describeUnsafeName(value: string): string {
     ? `contains ${shown}: only letters, digits and "_", ".", "@", "-" are allowed (no spaces, quotes or control characters)`
     : "must start with a letter or a digit";
 }
+
+/** The characters of Windows-1252 above 0x7F: 0x80–0x9F (27 assigned), then 0xA0–0xFF as in Latin-1. */
+const WIN1252_HIGH = new Set([
+  ..."€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ",
+  ...Array.from({ length: 0x60 }, (_, i) => String.fromCharCode(0xa0 + i)),
+]);
+
+/**
+ * True when every character of the value has a Windows-1252 byte. node-routeros encodes every API word in
+ * that codepage and sends any other character as "?": such a value would reach the router altered.
+ */
+export function isWin1252(value: string): boolean {
+  for (const c of value) if (c > "\x7f" && !WIN1252_HIGH.has(c)) return false;
+  return true;
+}

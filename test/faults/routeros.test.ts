@@ -15,20 +15,13 @@
  */
 import * as provider from "../../provider/index";
 import { ApplyError } from "../../provider/routeros/backend";
-import type { SpecInput } from "../../provider/spec/schema";
 import { seedNthSticky, thirdLink } from "../fixtures/specs";
 import type { RouterOsSim } from "../support/routeros-sim";
-import { foreignEntries, menusOf, owned, seedRouter, targetOf } from "../routeros/support";
+import { checked, foreignEntries, menusOf, owned, seedRouter, targetOf } from "../routeros/support";
 
 jest.setTimeout(120_000);
 
 type Props = Record<string, unknown>;
-
-async function checked(spec: SpecInput): Promise<Props> {
-  const r = await provider.check({}, spec as unknown as Props);
-  if (r.failures.length) throw new Error(`fixture rejected: ${JSON.stringify(r.failures)}`);
-  return r.inputs;
-}
 
 const foreignState = (sim: RouterOsSim) =>
   JSON.stringify([...menusOf(sim), "/ip/address"].map((m) => [m, foreignEntries(sim, m)]));

@@ -7,7 +7,7 @@
  * - accepted (credentials, TLS and host-key text, or values that stay inside the safe character set):
  *   RouterOS: the simulator's log of exactly what it received has the same commands and attribute names as
  *   a run with a benign value, and the value only inside attribute values (one API word each), unchanged
- *   (after node-routeros' win1252 encoding, see the failing test at the end);
+ *   after node-routeros' win1252 encoding (credentials outside win1252 are refused: the tests below);
  *   Linux (as root, on the namespace lab's real sshd): every command line ssh2 sent is one of the
  *   provider's constant command lines, and the data on stdin is the same as with benign credentials.
  */
@@ -212,21 +212,51 @@ describe("RouterOS: hostile strings in every string field", () => {
   });
 });
 
-// Known defect (see the issue 5 report): node-routeros encodes every word as win1252, so a password (or user
-// name) with characters outside win1252 reaches the router altered ("p😀" and "p😃" both arrive as "p?"):
-// the router can never accept it, and distinct passwords collide. check() should refuse such credentials
-// with a reason (or the session should send them byte-exact). Remove `.failing` once fixed.
-test.failing("a RouterOS password outside win1252 is refused by check() or sent byte-exact", async () => {
+// node-routeros encodes every word as win1252, so a credential with characters outside win1252 would reach
+// the router altered ("p😀" and "p😃" both as "p??"): the router could never accept it, and distinct
+// passwords would collide. check() refuses it, naming the field and the reason but never the value, and
+// create() refuses before contacting the router.
+test.each([
+  ["password", "p\u{1F600}"],
+  ["password", "пароль"],
+  ["username", "adm\u{1F600}n"],
+])("a RouterOS %s outside win1252 (%j) is refused by check(), without showing it", async (field, secret) => {
   const sim = await seedRouter("7.16.2");
+  try {
+    const spec = routerOsBase(sim) as unknown as Props;
+    ((spec.target as Props).routeros as Props)[field] = secret;
+    const r = await provider.check({}, spec);
+    expect(r.failures).toEqual([
+      { property: `target.routeros.${field}`, reason: expect.stringMatching(/outside Windows-1252/) },
+    ]);
+    const error = await provider.create(spec).then(
+      () => "",
+      (e: Error) => e.message,
+    );
+    expect(error).toMatch(
+      new RegExp(`invalid arguments: target\\.routeros\\.${field}: .*outside Windows-1252`),
+    );
+    for (const text of [JSON.stringify(r.failures), error])
+      for (const c of [...secret].filter((ch) => ch > "\x7f")) expect(text).not.toContain(c);
+    expect(JSON.stringify(r.failures)).not.toContain(secret);
+    expect(sim.log).toEqual([]);
+    expect(sim.stats().connections).toBe(0);
+  } finally {
+    await sim.close();
+  }
+});
+
+test("a RouterOS password of win1252 characters beyond ASCII is accepted and arrives as its win1252 bytes", async () => {
+  const sim = await seedRouter("7.16.2", "pässwörd€");
   jest.spyOn(process.stderr, "write").mockImplementation(() => true);
   try {
     const spec = routerOsBase(sim) as unknown as Props;
-    ((spec.target as Props).routeros as Props).password = "p\u{1F600}";
+    ((spec.target as Props).routeros as Props).password = "pässwörd€";
     const r = await provider.check({}, spec);
-    if (r.failures.length) return; // refused with a reason: fine
-    await provider.create(r.inputs).catch(() => undefined);
+    expect(r.failures).toEqual([]);
+    await provider.create(r.inputs);
     const login = sim.log.find((e) => e.command === "/login");
-    expect(login?.attrs.password).toBe(Buffer.from("p\u{1F600}", "utf8").toString("latin1"));
+    expect(login?.attrs.password).toBe(onTheWire("pässwörd€"));
   } finally {
     jest.restoreAllMocks();
     await sim.close();

@@ -115,6 +115,28 @@ describe("dropAfter", () => {
   });
 });
 
+describe("dropLogin", () => {
+  test.each([
+    [{}, []],
+    [{ reset: true }, ["ECONNRESET"]],
+  ])("closes (%j) instead of answering /login, until cleared", async (opts, errors) => {
+    sim.faults.dropLogin(opts);
+    for (let i = 0; i < 2; i++) {
+      const r = await RawRosClient.connect(sim);
+      raws.push(r);
+      await expect(r.login("admin", "")).rejects.toThrow("connection closed before !done");
+      expect(r.errors.map((e) => e.code)).toEqual(errors);
+    }
+    expect(sim.log.map((l) => l.command)).toEqual(["/login", "/login"]);
+    expect(sim.stats().commands).toBe(0);
+    sim.faults.dropLogin(null);
+    await raw();
+    sim.faults.dropLogin(opts);
+    sim.faults.clear();
+    await raw();
+  });
+});
+
 describe("fatalAfter", () => {
   test("sends !fatal with the message, then closes; node-routeros emits 'close' and leaves write() pending", async () => {
     const r = await raw();

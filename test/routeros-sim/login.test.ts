@@ -49,6 +49,27 @@ describe("login with node-routeros", () => {
     });
   });
 
+  test("credentials are compared as the router holds them: bytes in its codepage (win1252)", async () => {
+    const s = await sim({ version: "7.16.2", username: "bjørn", password: "pässwörd€" });
+    const client = await connectNodeRouteros(s, { user: "bjørn", password: "pässwörd€" });
+    await client.close();
+    // on the wire (read back byte for byte as latin1): "€" is the single win1252 byte 0x80
+    expect(s.log[0].attrs).toEqual({ name: "bj\xf8rn", password: "p\xe4ssw\xf6rd\x80" });
+    // node-routeros sends a character outside win1252 as "?" (one per UTF-16 unit): it can never match
+    const emoji = await sim({ version: "7.16.2", password: "p\u{1F600}" });
+    await expect(connectNodeRouteros(emoji, { password: "p\u{1F600}" })).rejects.toMatchObject({
+      errno: "CANTLOGIN",
+    });
+    expect(emoji.log[0].attrs.password).toBe("p??");
+  });
+
+  test("pre-6.43 challenge login with a win1252 password beyond ASCII", async () => {
+    const s = await sim({ version: "6.40.9", password: "pässwörd€" });
+    const raw = await RawRosClient.connect(s);
+    await raw.loginLegacy("admin", "p\xe4ssw\xf6rd\x80");
+    await raw.close();
+  });
+
   test("wrong user name is rejected", async () => {
     const s = await sim({ username: "ops", password: "" });
     await expect(connectNodeRouteros(s, { user: "admin" })).rejects.toMatchObject({ errno: "CANTLOGIN" });

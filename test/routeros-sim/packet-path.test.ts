@@ -39,6 +39,17 @@ function m(id: string, props: Entry): Entry {
   };
 }
 
+/** New traffic from the seeds' LAN, in prerouting. */
+const LAN: Entry = { chain: "prerouting", "in-interface": "Local" };
+
+/** Marks the connection of what `match` matches; goes on to the next rule unless told otherwise. */
+const markConnection = (id: string, mark: string, match: Entry, passthrough = "true"): Entry =>
+  m(id, { ...match, action: "mark-connection", "new-connection-mark": mark, passthrough });
+
+/** Routes what `match` matches by routing mark (table) `mark`; the last rule for it unless told otherwise. */
+const markRouting = (id: string, mark: string, match: Entry, passthrough = "false"): Entry =>
+  m(id, { ...match, action: "mark-routing", "new-routing-mark": mark, passthrough });
+
 function route(id: string, props: Entry): Entry {
   return { ".id": id, disabled: "false", distance: "1", scope: "30", "target-scope": "10", ...props };
 }
@@ -64,38 +75,10 @@ function listsOf(pp: PacketPath, address: string): string[] {
 /** The five mangle rules of one "side" of seed 001 (mark, remember the client, route). */
 function seed001Mangle(variant: "published" | "fixed" | "remedy-only"): Entry[] {
   const sticky = [
-    m("*A1", {
-      chain: "prerouting",
-      "src-address-list": "odd",
-      "in-interface": "Local",
-      action: "mark-connection",
-      "new-connection-mark": "odd",
-      passthrough: "true",
-    }),
-    m("*A2", {
-      chain: "prerouting",
-      "src-address-list": "odd",
-      "in-interface": "Local",
-      action: "mark-routing",
-      "new-routing-mark": "odd",
-      passthrough: "false",
-    }),
-    m("*A3", {
-      chain: "prerouting",
-      "src-address-list": "even",
-      "in-interface": "Local",
-      action: "mark-connection",
-      "new-connection-mark": "even",
-      passthrough: "true",
-    }),
-    m("*A4", {
-      chain: "prerouting",
-      "src-address-list": "even",
-      "in-interface": "Local",
-      action: "mark-routing",
-      "new-routing-mark": "even",
-      passthrough: "false",
-    }),
+    markConnection("*A1", "odd", { ...LAN, "src-address-list": "odd" }),
+    markRouting("*A2", "odd", { ...LAN, "src-address-list": "odd" }),
+    markConnection("*A3", "even", { ...LAN, "src-address-list": "even" }),
+    markRouting("*A4", "even", { ...LAN, "src-address-list": "even" }),
   ];
   const oddNth: Entry = {
     chain: "prerouting",
@@ -132,14 +115,7 @@ function seed001Mangle(variant: "published" | "fixed" | "remedy-only"): Entry[] 
       "connection-mark": "odd",
       passthrough: "true",
     }),
-    m("*A7", {
-      chain: "prerouting",
-      "in-interface": "Local",
-      "connection-mark": "odd",
-      action: "mark-routing",
-      "new-routing-mark": "odd",
-      passthrough: "false",
-    }),
+    markRouting("*A7", "odd", { ...LAN, "connection-mark": "odd" }),
     m("*A8", evenNth),
     m("*A9", {
       chain: "prerouting",
@@ -150,14 +126,7 @@ function seed001Mangle(variant: "published" | "fixed" | "remedy-only"): Entry[] 
       "connection-mark": "even",
       passthrough: "true",
     }),
-    m("*AA", {
-      chain: "prerouting",
-      "in-interface": "Local",
-      "connection-mark": "even",
-      action: "mark-routing",
-      "new-routing-mark": "even",
-      passthrough: "false",
-    }),
+    markRouting("*AA", "even", { ...LAN, "connection-mark": "even" }),
   ];
 }
 
@@ -310,40 +279,18 @@ describe("seed 001 (nth + address lists, v6)", () => {
     const tables: RosTables = {
       ...seed001("fixed"),
       "/ip/firewall/mangle": [
-        m("*P1", {
-          chain: "prerouting",
-          "in-interface": "Local",
+        markConnection("*P1", "odd", {
+          ...LAN,
           "connection-mark": "no-mark",
           "per-connection-classifier": "src-address:2/0",
-          action: "mark-connection",
-          "new-connection-mark": "odd",
-          passthrough: "true",
         }),
-        m("*P2", {
-          chain: "prerouting",
-          "in-interface": "Local",
+        markConnection("*P2", "even", {
+          ...LAN,
           "connection-mark": "no-mark",
           "per-connection-classifier": "src-address:2/1",
-          action: "mark-connection",
-          "new-connection-mark": "even",
-          passthrough: "true",
         }),
-        m("*P3", {
-          chain: "prerouting",
-          "in-interface": "Local",
-          "connection-mark": "odd",
-          action: "mark-routing",
-          "new-routing-mark": "odd",
-          passthrough: "false",
-        }),
-        m("*P4", {
-          chain: "prerouting",
-          "in-interface": "Local",
-          "connection-mark": "even",
-          action: "mark-routing",
-          "new-routing-mark": "even",
-          passthrough: "false",
-        }),
+        markRouting("*P3", "odd", { ...LAN, "connection-mark": "odd" }),
+        markRouting("*P4", "even", { ...LAN, "connection-mark": "even" }),
       ],
     };
     const pp = new PacketPath(() => tables, { major: 6, world: new ProbeWorld() });
@@ -479,40 +426,18 @@ function recursiveV7(): RosTables {
       rec("*D6", "9.9.9.9", "2"),
     ],
     "/ip/firewall/mangle": [
-      m("*M1", {
-        chain: "prerouting",
-        "in-interface": "Local",
+      markConnection("*M1", "wlan2_conn", {
+        ...LAN,
         "src-address": "192.168.0.0/25",
         "connection-mark": "no-mark",
-        action: "mark-connection",
-        "new-connection-mark": "wlan2_conn",
-        passthrough: "true",
       }),
-      m("*M2", {
-        chain: "prerouting",
-        "in-interface": "Local",
+      markConnection("*M2", "wlan1_conn", {
+        ...LAN,
         "src-address": "192.168.0.128/25",
         "connection-mark": "no-mark",
-        action: "mark-connection",
-        "new-connection-mark": "wlan1_conn",
-        passthrough: "true",
       }),
-      m("*M3", {
-        chain: "prerouting",
-        "in-interface": "Local",
-        "connection-mark": "wlan2_conn",
-        action: "mark-routing",
-        "new-routing-mark": "to_wlan2",
-        passthrough: "false",
-      }),
-      m("*M4", {
-        chain: "prerouting",
-        "in-interface": "Local",
-        "connection-mark": "wlan1_conn",
-        action: "mark-routing",
-        "new-routing-mark": "to_wlan1",
-        passthrough: "false",
-      }),
+      markRouting("*M3", "to_wlan2", { ...LAN, "connection-mark": "wlan2_conn" }),
+      markRouting("*M4", "to_wlan1", { ...LAN, "connection-mark": "wlan1_conn" }),
     ],
     "/ip/firewall/nat": MASQUERADE,
   };
@@ -625,25 +550,9 @@ describe("traffic to the router itself and to other LANs", () => {
     ],
     "/ip/firewall/mangle": mangle,
   });
-  const naive = [
-    m("*X1", {
-      chain: "prerouting",
-      "in-interface": "Local",
-      action: "mark-routing",
-      "new-routing-mark": "to_wlan2",
-      passthrough: "false",
-    }),
-  ];
+  const naive = [markRouting("*X1", "to_wlan2", LAN)];
   const safe = [
-    m("*X1", {
-      chain: "prerouting",
-      "in-interface": "Local",
-      "dst-address-type": "!local",
-      "dst-address-list": "!LAN",
-      action: "mark-routing",
-      "new-routing-mark": "to_wlan2",
-      passthrough: "false",
-    }),
+    markRouting("*X1", "to_wlan2", { ...LAN, "dst-address-type": "!local", "dst-address-list": "!LAN" }),
   ];
 
   it("v7: a naive mark sends traffic for the router's own address out of the uplink (lock-out)", () => {
@@ -718,36 +627,12 @@ describe("connections to the router via an uplink (seed 002, corrected)", () => 
     ],
     "/ip/firewall/nat": MASQUERADE,
     "/ip/firewall/mangle": [
-      m("*I1", {
-        chain: "input",
-        "in-interface": "wlan1",
-        action: "mark-connection",
-        "new-connection-mark": "wlan1_conn",
-        passthrough: "true",
-      }),
-      m("*I2", {
-        chain: "input",
-        "in-interface": "wlan2",
-        action: "mark-connection",
-        "new-connection-mark": "wlan2_conn",
-        passthrough: "true",
-      }),
+      markConnection("*I1", "wlan1_conn", { chain: "input", "in-interface": "wlan1" }),
+      markConnection("*I2", "wlan2_conn", { chain: "input", "in-interface": "wlan2" }),
       ...(withOutputMarks
         ? [
-            m("*O1", {
-              chain: "output",
-              "connection-mark": "wlan1_conn",
-              action: "mark-routing",
-              "new-routing-mark": "to_wlan1",
-              passthrough: "true",
-            }),
-            m("*O2", {
-              chain: "output",
-              "connection-mark": "wlan2_conn",
-              action: "mark-routing",
-              "new-routing-mark": "to_wlan2",
-              passthrough: "true",
-            }),
+            markRouting("*O1", "to_wlan1", { chain: "output", "connection-mark": "wlan1_conn" }, "true"),
+            markRouting("*O2", "to_wlan2", { chain: "output", "connection-mark": "wlan2_conn" }, "true"),
           ]
         : []),
     ],
@@ -922,15 +807,7 @@ describe("ECMP gateways and the v6 route cache (seed 002)", () => {
 // ----------------------------------------------------------------------------------------------------
 
 describe("route tables: v6 routing-mark, v7 routing-table + /routing/table fib", () => {
-  const mangle = [
-    m("*M1", {
-      chain: "prerouting",
-      "in-interface": "Local",
-      action: "mark-routing",
-      "new-routing-mark": "to_wlan1",
-      passthrough: "false",
-    }),
-  ];
+  const mangle = [markRouting("*M1", "to_wlan1", LAN)];
   const main = route("*R0", { "dst-address": "0.0.0.0/0", gateway: "10.111.0.1" });
   const v6Tables: RosTables = {
     "/ip/address": ADDRESSES,
@@ -1091,22 +968,8 @@ describe("NAT", () => {
         route("*R2", { "dst-address": "0.0.0.0/0", gateway: "10.112.0.1" }),
       ],
       "/ip/firewall/mangle": [
-        m("*M1", {
-          chain: "prerouting",
-          "in-interface": "Local",
-          "src-address": "192.168.0.10",
-          action: "mark-connection",
-          "new-connection-mark": "odd",
-          passthrough: "true",
-        }),
-        m("*M2", {
-          chain: "prerouting",
-          "in-interface": "Local",
-          "connection-mark": "odd",
-          action: "mark-routing",
-          "new-routing-mark": "odd",
-          passthrough: "false",
-        }),
+        markConnection("*M1", "odd", { ...LAN, "src-address": "192.168.0.10" }),
+        markRouting("*M2", "odd", { ...LAN, "connection-mark": "odd" }),
       ],
       "/ip/firewall/nat": [
         {
@@ -1190,14 +1053,7 @@ describe("NAT", () => {
         route("*R2", { "dst-address": "0.0.0.0/0", gateway: "10.112.0.1", "routing-table": "to_wlan1" }),
       ],
       "/ip/firewall/mangle": [
-        m("*O1", {
-          chain: "output",
-          protocol: "udp",
-          "dst-port": "53",
-          action: "mark-routing",
-          "new-routing-mark": "to_wlan1",
-          passthrough: "false",
-        }),
+        markRouting("*O1", "to_wlan1", { chain: "output", protocol: "udp", "dst-port": "53" }),
       ],
       "/ip/firewall/nat": MASQUERADE,
     };
@@ -1247,12 +1103,7 @@ describe("matchers and chains", () => {
         "new-packet-mark": "bulk",
         passthrough: "false",
       }),
-      m("*J5", {
-        chain: "prerouting",
-        action: "mark-connection",
-        "new-connection-mark": "seen",
-        passthrough: "true",
-      }),
+      markConnection("*J5", "seen", { chain: "prerouting" }),
       m("*J6", { chain: "forward", "out-interface-list": "WAN", action: "passthrough" }),
     ],
   };

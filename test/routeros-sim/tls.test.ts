@@ -1,18 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
 import { connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
 import { selfSignedCert } from "../support/routeros-sim/self-signed";
 
-const hasOpenssl = (() => {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-(hasOpenssl ? describe : describe.skip)("TLS (api-ssl)", () => {
+describe("TLS (api-ssl)", () => {
   let sim: RouterOsSim;
   beforeAll(async () => {
     sim = await startRouterOsSim({ version: "7.16.2", tls: await selfSignedCert(), password: "tls-pw" });

@@ -260,6 +260,11 @@ describe("v6 versus v7 routing", () => {
 describe("firewall values", () => {
   beforeEach(() => boot("7.16.2"));
   const mangle = (...words: string[]) => write("/ip/firewall/mangle/add", "=chain=prerouting", ...words);
+  /** Adds a mangle rule and prints it back. */
+  const printed = async (...words: string[]) => {
+    const [{ ret }] = await mangle(...words);
+    return (await write("/ip/firewall/mangle/print", `?.id=${ret}`))[0];
+  };
 
   test("nth: every,packet with 1 <= packet <= every; the pre-3.0 three-number form is refused", async () => {
     await mangle("=nth=2,1");
@@ -281,7 +286,7 @@ describe("firewall values", () => {
   });
 
   test("negated matchers: !local address type, !list, !address, no-mark", async () => {
-    const [{ ret }] = await mangle(
+    const item = await printed(
       "=dst-address-type=!local",
       "=src-address-list=!odd",
       "=dst-address=!192.168.0.0/24",
@@ -289,7 +294,6 @@ describe("firewall values", () => {
       "=connection-state=new",
       "=in-interface=!wlan1",
     );
-    const [item] = await write("/ip/firewall/mangle/print", `?.id=${ret}`);
     expect(item).toMatchObject({
       "dst-address-type": "!local",
       "src-address-list": "!odd",
@@ -307,8 +311,7 @@ describe("firewall values", () => {
   });
 
   test("addresses are normalised as the router prints them", async () => {
-    const [{ ret }] = await mangle("=src-address=192.168.0.77/24", "=dst-address=10.0.0.1/32");
-    const [item] = await write("/ip/firewall/mangle/print", `?.id=${ret}`);
+    const item = await printed("=src-address=192.168.0.77/24", "=dst-address=10.0.0.1/32");
     expect(item).toMatchObject({ "src-address": "192.168.0.0/24", "dst-address": "10.0.0.1" });
     await expect(mangle("=src-address=300.1.1.1")).rejects.toThrow("invalid value for argument src-address");
   });
@@ -330,8 +333,7 @@ describe("firewall values", () => {
     await expect(mangle("=action=jump")).rejects.toThrow("jump-target");
     await expect(mangle("=action=add-src-to-address-list")).rejects.toThrow("address-list");
     await expect(mangle("=action=teleport")).rejects.toThrow("input does not match any value of action");
-    const [{ ret }] = await mangle("=action=mark-connection", "=new-connection-mark=odd");
-    const [item] = await write("/ip/firewall/mangle/print", `?.id=${ret}`);
+    const item = await printed("=action=mark-connection", "=new-connection-mark=odd");
     expect(item.passthrough).toBe("true");
     await expect(mangle("=passthrough=maybe")).rejects.toThrow(
       "input does not match any value of passthrough",
@@ -339,18 +341,16 @@ describe("firewall values", () => {
   });
 
   test("add-src-to-address-list with address-list-timeout: durations print compactly in v7", async () => {
-    const [{ ret }] = await mangle(
+    const item = await printed(
       "=action=add-src-to-address-list",
       "=address-list=odd",
       "=address-list-timeout=1d",
       "=passthrough=yes",
     );
-    const [item] = await write("/ip/firewall/mangle/print", `?.id=${ret}`);
     expect(item["address-list-timeout"]).toBe("1d");
-    const [{ ret: r2 }] = await mangle("=action=add-dst-to-address-list", "=address-list=x");
-    expect((await write("/ip/firewall/mangle/print", `?.id=${r2}`))[0]["address-list-timeout"]).toBe(
-      "none-dynamic",
-    );
+    expect(
+      (await printed("=action=add-dst-to-address-list", "=address-list=x"))["address-list-timeout"],
+    ).toBe("none-dynamic");
   });
 
   test("nat: masquerade and src-nat with to-addresses / to-ports", async () => {

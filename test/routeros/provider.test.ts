@@ -5,7 +5,8 @@
 import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedEcmp, seedNthSticky, thirdLink } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
+import { menusFor } from "../../provider/routeros/menus";
+import type { LogEntry, RouterOsSim } from "../support/routeros-sim";
 import {
   FOREIGN,
   foreignEntries,
@@ -19,6 +20,17 @@ import {
 } from "./support";
 
 const VERSIONS = ["6.49.10", "7.16.2", "7.18"];
+
+/** Injected before every reply: a client that waits for an answer leaves a gap at least this long. */
+const LATENCY_MS = 40;
+
+/** Sequential waits in a slice of the log: arrivals more than half the latency apart start a new one. */
+function roundTrips(log: LogEntry[]): number {
+  return log.filter((e, i) => i === 0 || e.at - log[i - 1].at > LATENCY_MS / 2).length;
+}
+
+/** The print of every menu the backend reads, in the order it sends them. */
+const menuPrints = (sim: RouterOsSim) => menusFor(sim.version.major as 6 | 7).map((m) => `${m.path}/print`);
 
 describe.each(VERSIONS)("RouterOS %s", (version) => {
   let sim: RouterOsSim;
@@ -57,6 +69,35 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
     const updated = await provider.update(first.id, first.outs, again.inputs);
     expect(writesSince(sim, from)).toEqual([]);
     expect((updated.outs as Record<string, unknown>).rules).toEqual(first.outs.rules);
+  });
+
+  test("a no-op update takes 2 round trips (login, one pipelined read): no verify read without writes", async () => {
+    const first = await up(spec);
+    const from = sim.log.length;
+    sim.faults.latencyMs(LATENCY_MS);
+    const updated = await provider.update(first.id, first.outs, first.inputs);
+    sim.faults.clear();
+    const log = sim.log.slice(from);
+    expect(roundTrips(log)).toBe(2);
+    // one read of every owned menu plus the version check, nothing else
+    expect(log.map((e) => e.command)).toEqual(["/login", "/system/resource/print", ...menuPrints(sim)]);
+    expect((updated.outs as Record<string, unknown>).rules).toEqual(first.outs.rules);
+  });
+
+  test("an update that writes still verifies: the device is read again after the writes", async () => {
+    const first = await up(spec);
+    const from = sim.log.length;
+    const weighted = seedNthSticky({ target: targetOf(sim) });
+    (weighted.links as Array<Record<string, unknown>>)[0].weight = 2;
+    await upAgain(first.id, first.outs, weighted);
+    const commands = sim.log.slice(from).map((e) => e.command);
+    const versionChecks = commands.flatMap((c, i) => (c === "/system/resource/print" ? [i] : []));
+    expect(versionChecks).toHaveLength(2);
+    const lastWrite = Math.max(
+      ...commands.map((c, i) => (/\/(add|set|remove|move|unset)$/.test(c) ? i : -1)),
+    );
+    expect(versionChecks[1]).toBeGreaterThan(lastWrite);
+    expect(commands.slice(versionChecks[1] + 1)).toEqual(menuPrints(sim));
   });
 
   test("a weight change touches only the entries that change", async () => {

@@ -3,6 +3,7 @@
  * simulator (which reproduces it with the raw client in its own suite), plus timeouts, TLS, the per-device
  * lock and what a failure halfway through an apply leaves behind.
  */
+import type * as net from "node:net";
 import { applyRouterOs, ApplyError } from "../../provider/routeros/backend";
 import type { RouterOsDevice } from "../../provider/routeros/backend";
 import { buildPlan } from "../../provider/plan/plan";
@@ -11,7 +12,7 @@ import { parseSpec } from "../../provider/spec/schema";
 import { RosConnectionError, RosSession, RosTrapError, defaultPort } from "../../provider/routeros/session";
 import type { RouterOsSim } from "../support/routeros-sim";
 import { startRouterOsSim } from "../support/routeros-sim";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
+import { caSignedCert, selfSignedCert } from "../support/routeros-sim/self-signed";
 import { seedNthSticky } from "../fixtures/specs";
 import { foreignEntries, menusOf, owned, seedRouter } from "./support";
 
@@ -64,8 +65,16 @@ describe("session over node-routeros", () => {
       (sim: RouterOsSim) => sim.faults.fatalAfter(1, "out of memory"),
       /router ended the session|closed/,
     ],
-    ["a closed socket", (sim: RouterOsSim) => sim.faults.dropAfter(1), /closed|failed/],
-    ["a reset socket", (sim: RouterOsSim) => sim.faults.dropAfter(1, { reset: true }), /closed|failed/],
+    [
+      "a closed socket",
+      (sim: RouterOsSim) => sim.faults.dropAfter(1),
+      /^connection to 127\.0\.0\.1:\d+ was closed by the router$/,
+    ],
+    [
+      "a reset socket",
+      (sim: RouterOsSim) => sim.faults.dropAfter(1, { reset: true }),
+      /^connection to 127\.0\.0\.1:\d+ failed: ECONNRESET: read ECONNRESET$/,
+    ],
   ])(
     "%s rejects every pending command (none hangs) and later ones at once",
     async (_what, fault, message) => {
@@ -120,7 +129,78 @@ describe("session over node-routeros", () => {
     await insecure.close();
     await expect(
       RosSession.open(target(sim, { tls: { ca: cert.cert, servername: "other.name" } })),
-    ).rejects.toThrow(/cannot connect|failed|altname|certificate/i);
+    ).rejects.toThrow(
+      /^cannot connect to 127\.0\.0\.1:\d+: TLS: ERR_TLS_CERT_ALTNAME_INVALID: Hostname\/IP does not match .*: set tls\.servername/,
+    );
+  });
+
+  test("TLS: a CA that did not sign the router's certificate is named in the error, with OpenSSL's reason", async () => {
+    const [issued, otherCa] = await Promise.all([caSignedCert("router.test"), selfSignedCert("other CA")]);
+    sim = await startRouterOsSim({ version: "7.16.2", tls: issued, password: "s3cret" });
+    const tls = (ca: string) => target(sim, { tls: { ca, servername: "router.test" } });
+    // the right CA works
+    await (await RosSession.open(tls(issued.ca))).close();
+    await expect(RosSession.open(tls(otherCa.cert))).rejects.toThrow(
+      new RegExp(
+        `^cannot connect to ${sim.host}:${sim.port}: TLS: UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate: ` +
+          "the router's certificate could not be verified: is tls.ca the CA that signed it\\?$",
+      ),
+    );
+    // a self-signed router certificate against a CA: OpenSSL's DEPTH_ZERO_SELF_SIGNED_CERT
+    await sim.close();
+    sim = await startRouterOsSim({
+      version: "7.16.2",
+      tls: await selfSignedCert("router.test"),
+      password: "s3cret",
+    });
+    await expect(RosSession.open(tls(otherCa.cert))).rejects.toThrow(
+      /: TLS: DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate: .* is tls\.ca the CA that signed it\?$/,
+    );
+    // nothing reached the router: the handshake failed before the login
+    expect(sim.log).toEqual([]);
+  });
+
+  test.each([
+    [
+      "reset (RST)",
+      { reset: true },
+      /^connection to 127\.0\.0\.1:\d+ was reset during login \(ECONNRESET: read ECONNRESET\)$/,
+    ],
+    ["closed (FIN)", {}, /^connection to 127\.0\.0\.1:\d+ was closed by the router during login$/],
+  ])(
+    "the connection %s during the login is reported as such, at once (not as a timeout)",
+    async (_how, opts, message) => {
+      sim = await seedRouter("7.16.2");
+      sim.faults.dropLogin(opts);
+      const started = Date.now();
+      const err = await RosSession.open(target(sim, { timeoutMs: 5000 })).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(RosConnectionError);
+      expect((err as Error).message).toMatch(message);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(sim.log.map((e) => e.command)).toEqual(["/login"]);
+    },
+  );
+
+  test("a late socket 'error' (after node-routeros destroyed its Connector) does not crash the process", async () => {
+    sim = await seedRouter("7.16.2");
+    const late = () => Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+    // node-routeros re-emits every socket 'error' on its Connector and drops the Connector's listeners on
+    // destroy: without a listener kept, the emit below throws (an uncaught exception in a real socket).
+    const socketOf = (s: RosSession) =>
+      (s as unknown as { connector: { socket: net.Socket } }).connector.socket;
+    const closed = await RosSession.open(target(sim));
+    const socket = socketOf(closed);
+    await closed.close();
+    expect(() => socket.emit("error", late())).not.toThrow();
+    // a first error ends a live session (node-routeros destroys the Connector), a second one is harmless
+    const live = await RosSession.open(target(sim));
+    const liveSocket = socketOf(live);
+    expect(() => liveSocket.emit("error", late())).not.toThrow();
+    await expect(live.command(["/ip/route/print"])).rejects.toThrow(
+      /^connection to 127\.0\.0\.1:\d+ failed: ECONNRESET: read ECONNRESET$/,
+    );
+    expect(() => liveSocket.emit("error", late())).not.toThrow();
+    await live.close();
   });
 });
 

@@ -67,14 +67,23 @@ export function targetOf(sim: RouterOsSim): SpecInput["target"] {
   };
 }
 
+/** check(), as the engine does before anything else; the inputs it returns (a fixture must pass). */
+export async function checked(
+  spec: SpecInput,
+  olds: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
+  const r = await provider.check(olds, spec as unknown as Record<string, unknown>);
+  if (r.failures.length) throw new Error(`fixture rejected: ${JSON.stringify(r.failures)}`);
+  return r.inputs;
+}
+
 /** check() then create(), as the engine does; returns what the engine would store. */
 export async function up(
   spec: SpecInput,
 ): Promise<{ id: string; inputs: Record<string, unknown>; outs: Record<string, unknown> }> {
-  const checked = await provider.check({}, spec as unknown as Record<string, unknown>);
-  if (checked.failures.length) throw new Error(JSON.stringify(checked.failures));
-  const created = await provider.create(checked.inputs);
-  return { id: created.id as string, inputs: checked.inputs, outs: created.outs as Record<string, unknown> };
+  const inputs = await checked(spec);
+  const created = await provider.create(inputs);
+  return { id: created.id as string, inputs, outs: created.outs as Record<string, unknown> };
 }
 
 /** check() then diff() and, when it reports changes, update(): one `pulumi up` of a changed program. */
@@ -83,12 +92,11 @@ export async function upAgain(
   olds: Record<string, unknown>,
   spec: SpecInput,
 ): Promise<{ changed: boolean; inputs: Record<string, unknown>; outs: Record<string, unknown> }> {
-  const checked = await provider.check(olds, spec as unknown as Record<string, unknown>);
-  if (checked.failures.length) throw new Error(JSON.stringify(checked.failures));
-  const d = await provider.diff(id, olds, checked.inputs);
-  if (!d.changes) return { changed: false, inputs: checked.inputs, outs: olds };
-  const updated = await provider.update(id, olds, checked.inputs);
-  return { changed: true, inputs: checked.inputs, outs: updated.outs as Record<string, unknown> };
+  const inputs = await checked(spec, olds);
+  const d = await provider.diff(id, olds, inputs);
+  if (!d.changes) return { changed: false, inputs, outs: olds };
+  const updated = await provider.update(id, olds, inputs);
+  return { changed: true, inputs, outs: updated.outs as Record<string, unknown> };
 }
 
 export function owned(sim: RouterOsSim, menu: string, owner = "gw"): Array<Record<string, string>> {

@@ -136,6 +136,25 @@ describe("spec validation: every invalid input names the property and the reason
     expect(failures(tls)["target.routeros.tls"]).toMatch(/CA certificate .* or an explicit tls.insecure/);
   });
 
+  test("RouterOS credentials must be Windows-1252 text (what the API client sends); the reason never shows them", () => {
+    const target = (username: string, password: string) =>
+      seedNthSticky({ target: { routeros: { host: "r1", username, password } } });
+    expect(parseSpec(target("bjørn", "pässwörd€ “quoted” ÿ")).ok).toBe(true);
+    for (const [username, password, property] of [
+      ["admin", "p\u{1F600}", "target.routeros.password"],
+      ["admin", "пароль", "target.routeros.password"],
+      ["admin", "p\u0081", "target.routeros.password"], // a C1 control: no win1252 byte
+      ["admin", "p\uFFFD", "target.routeros.password"],
+      ["\u7BA1\u7406", "s3cret", "target.routeros.username"],
+    ]) {
+      const f = failures(target(username, password));
+      expect(Object.keys(f)).toEqual([property]);
+      expect(f[property]).toMatch(/has a character outside Windows-1252 .*\(ASCII is safest\)$/);
+      const secret = property.endsWith("password") ? password : username;
+      expect(f[property]).not.toContain(secret.slice(1));
+    }
+  });
+
   test("a missing value is required; a value of the wrong type says what it should be", () => {
     const { lan: _lan, ...noLan } = seedNthSticky();
     expect(failures(noLan).lan).toBe("is required (expected object)");

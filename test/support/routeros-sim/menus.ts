@@ -104,7 +104,9 @@ export interface MenuSpec {
 }
 
 const LIST: readonly Command[] = ["print", "getall", "add", "set", "remove", "enable", "disable", "unset"];
-const ORDERED_LIST: readonly Command[] = [...LIST, "move"];
+/** A plain list menu, and one whose order matters (`place-before`, `move`). */
+const LIST_MENU = { kind: "list", commands: LIST } as const;
+const ORDERED_MENU = { kind: "list", ordered: true, commands: [...LIST, "move"] } as const;
 
 const ms = (d: string): string => String(parseDurationMs(d));
 const FALSE = "false";
@@ -186,22 +188,32 @@ const PASSTHROUGH_ACTIONS = [
   "sniff-pc",
 ];
 
-const mangle: MenuSpec = {
-  path: "/ip/firewall/mangle",
-  kind: "list",
-  ordered: true,
-  commands: ORDERED_LIST,
-  props: {
-    ...firewallMatchers,
-    action: {
-      type: oneOf([
-        "accept", "add-dst-to-address-list", "add-src-to-address-list", "change-dscp", "change-mss",
-        "change-ttl", "clear-df", "fasttrack-connection", "jump", "log", "mark-connection", "mark-packet",
-        "mark-routing", "passthrough", "return", "route", "set-priority", "sniff-pc", "sniff-tzsp",
-        "strip-ipv4-options",
-      ]), // prettier-ignore
-      default: "accept",
-    },
+/** A firewall menu: the shared matchers, its actions (default accept), its own properties and rules. */
+function firewallMenu(
+  path: string,
+  actions: readonly string[],
+  props: Record<string, PropSpec>,
+  rules: MenuSpec["rules"] = [],
+): MenuSpec {
+  return {
+    path,
+    ...ORDERED_MENU,
+    props: { ...firewallMatchers, action: { type: oneOf([...actions]), default: "accept" }, ...props },
+    rules: [jumpAndListRules, ...(rules ?? [])],
+  };
+}
+
+/** Actions of every firewall menu. */
+const FIREWALL_ACTIONS = ["accept", "add-dst-to-address-list", "add-src-to-address-list", "jump", "log", "passthrough", "return"]; // prettier-ignore
+
+const mangle = firewallMenu(
+  "/ip/firewall/mangle",
+  [
+    ...FIREWALL_ACTIONS, "change-dscp", "change-mss", "change-ttl", "clear-df", "fasttrack-connection",
+    "mark-connection", "mark-packet", "mark-routing", "route", "set-priority", "sniff-pc", "sniff-tzsp",
+    "strip-ipv4-options",
+  ], // prettier-ignore
+  {
     "new-connection-mark": { type: name },
     "new-packet-mark": { type: name },
     // v7: must name an existing /routing/table (routeros.md "v6 versus v7": "X must be an existing table").
@@ -213,50 +225,26 @@ const mangle: MenuSpec = {
         PASSTHROUGH_ACTIONS.includes(e.action ?? "") ? String(!atLeast(ctx.version, "7.19")) : undefined,
     },
   },
-  rules: [
+  [
     requiredFor({
       "mark-connection": "new-connection-mark",
       "mark-packet": "new-packet-mark",
       "mark-routing": "new-routing-mark",
     }),
-    jumpAndListRules,
   ],
-};
+);
 
-const nat: MenuSpec = {
-  path: "/ip/firewall/nat",
-  kind: "list",
-  ordered: true,
-  commands: ORDERED_LIST,
-  props: {
-    ...firewallMatchers,
-    action: {
-      type: oneOf([
-        "accept", "add-dst-to-address-list", "add-src-to-address-list", "dst-nat", "jump", "log", "masquerade",
-        "netmap", "passthrough", "redirect", "return", "same", "src-nat",
-      ]), // prettier-ignore
-      default: "accept",
-    },
-    "to-addresses": { type: addressOrRange },
-    "to-ports": { type: portRange },
-  },
-  rules: [jumpAndListRules, requiredFor({ netmap: "to-addresses" })],
-};
+const nat = firewallMenu(
+  "/ip/firewall/nat",
+  [...FIREWALL_ACTIONS, "dst-nat", "masquerade", "netmap", "redirect", "same", "src-nat"],
+  { "to-addresses": { type: addressOrRange }, "to-ports": { type: portRange } },
+  [requiredFor({ netmap: "to-addresses" })],
+);
 
-const filter: MenuSpec = {
-  path: "/ip/firewall/filter",
-  kind: "list",
-  ordered: true,
-  commands: ORDERED_LIST,
-  props: {
-    ...firewallMatchers,
-    action: {
-      type: oneOf([
-        "accept", "add-dst-to-address-list", "add-src-to-address-list", "drop", "fasttrack-connection", "jump",
-        "log", "passthrough", "reject", "return", "tarpit",
-      ]), // prettier-ignore
-      default: "accept",
-    },
+const filter = firewallMenu(
+  "/ip/firewall/filter",
+  [...FIREWALL_ACTIONS, "drop", "fasttrack-connection", "reject", "tarpit"],
+  {
     "reject-with": {
       type: oneOf([
         "icmp-admin-prohibited", "icmp-host-prohibited", "icmp-host-unreachable", "icmp-net-prohibited",
@@ -265,8 +253,7 @@ const filter: MenuSpec = {
     },
     "hw-offload": { type: bool, since: "7.0" },
   },
-  rules: [jumpAndListRules],
-};
+);
 
 /** Formats of `creation-time`: v7.10 switched to ISO dates. */
 function formatDate(ms: number, v: RosVersion): string {
@@ -283,8 +270,7 @@ function formatDate(ms: number, v: RosVersion): string {
 
 const addressList: MenuSpec = {
   path: "/ip/firewall/address-list",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     list: { type: name, required: true },
     address: { type: listAddress, required: true },
@@ -304,8 +290,7 @@ const addressList: MenuSpec = {
 
 const ipAddress: MenuSpec = {
   path: "/ip/address",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     address: { type: hostPrefix, required: true },
     network: { type: ipv4 },
@@ -400,8 +385,7 @@ function routeState(row: RowView, ctx: MenuContext): Record<string, string | und
 
 const route: MenuSpec = {
   path: "/ip/route",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     "dst-address": { type: network, default: "0.0.0.0/0" },
     gateway: { type: gateway },
@@ -460,8 +444,7 @@ const route: MenuSpec = {
 const routingTable: MenuSpec = {
   path: "/routing/table",
   since: "7.0",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     name: { type: name, required: true },
     // Without fib the table's routes never reach the FIB (routeros.md); printed present-with-empty-value.
@@ -475,48 +458,47 @@ const routingTable: MenuSpec = {
   derive: (row) => ({ dynamic: String(row.dynamic) }),
 };
 
-const RULE_ACTIONS = ["lookup", "lookup-only-in-table", "drop", "unreachable"];
-const routeRuleV6: MenuSpec = {
-  path: "/ip/route/rule",
-  until: "7.0",
-  kind: "list",
-  ordered: true,
-  commands: ORDERED_LIST,
-  props: {
-    "src-address": { type: network },
-    "dst-address": { type: network },
-    "routing-mark": { type: name },
-    interface: { type: interfaceRef },
-    action: { type: oneOf(RULE_ACTIONS), default: "lookup" },
-    table: { type: name, default: "main" },
-    invalid: { type: bool, readOnly: true, default: FALSE },
-    ...common,
-  },
-};
+/** Policy routing rules: /ip/route/rule (v6), /routing/rule (v7: marks and tables must exist). */
+function ruleMenu(
+  path: string,
+  versions: Pick<MenuSpec, "since" | "until">,
+  tables: PropSpec,
+  props: Record<string, PropSpec>,
+): MenuSpec {
+  return {
+    path,
+    ...versions,
+    ...ORDERED_MENU,
+    props: {
+      "src-address": { type: network },
+      "dst-address": { type: network },
+      "routing-mark": { type: tables.type },
+      interface: { type: interfaceRef },
+      action: { type: oneOf(["lookup", "lookup-only-in-table", "drop", "unreachable"]), default: "lookup" },
+      table: tables,
+      ...props,
+      ...common,
+    },
+  };
+}
 
-const routingRuleV7: MenuSpec = {
-  path: "/routing/rule",
-  since: "7.0",
-  kind: "list",
-  ordered: true,
-  commands: ORDERED_LIST,
-  props: {
-    "src-address": { type: network },
-    "dst-address": { type: network },
-    "routing-mark": { type: tableRef },
-    interface: { type: interfaceRef },
-    action: { type: oneOf(RULE_ACTIONS), default: "lookup" },
-    table: { type: tableRef },
-    "min-prefix": { type: int(0, 32) },
-    inactive: { type: bool, readOnly: true, default: FALSE },
-    ...common,
-  },
-};
+const routeRuleV6 = ruleMenu(
+  "/ip/route/rule",
+  { until: "7.0" },
+  { type: name, default: "main" },
+  { invalid: { type: bool, readOnly: true, default: FALSE } },
+);
+
+const routingRuleV7 = ruleMenu(
+  "/routing/rule",
+  { since: "7.0" },
+  { type: tableRef },
+  { "min-prefix": { type: int(0, 32) }, inactive: { type: bool, readOnly: true, default: FALSE } },
+);
 
 const netwatch: MenuSpec = {
   path: "/tool/netwatch",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     host: { type: ipv4, required: true },
     // Probe types appeared in 7.4 (routeros.md "Netwatch defaults").
@@ -556,8 +538,7 @@ const interfaces: MenuSpec = {
 
 const interfaceList: MenuSpec = {
   path: "/interface/list",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     name: {
       type: {
@@ -576,8 +557,7 @@ const interfaceList: MenuSpec = {
 /** Members of interface lists: what `in-interface-list` matches. */
 const interfaceListMember: MenuSpec = {
   path: "/interface/list/member",
-  kind: "list",
-  commands: LIST,
+  ...LIST_MENU,
   props: {
     list: { type: interfaceListRef, required: true },
     interface: { type: interfaceRef, required: true },

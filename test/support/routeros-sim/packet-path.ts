@@ -73,7 +73,6 @@ import type {
   OpenPacket,
   PacketPathOptions,
   PacketResult,
-  Protocol,
   ProbeVia,
   RosTables,
   World,
@@ -91,20 +90,7 @@ import {
   protocolNumber,
 } from "./packet-path/values";
 
-export type {
-  ConnectionState,
-  Direction,
-  DynamicAddressListEntry,
-  Endpoint,
-  Flow,
-  OpenPacket,
-  PacketPathOptions,
-  PacketResult,
-  Protocol,
-  ProbeVia,
-  RosTables,
-  World,
-};
+export type * from "./packet-path/types";
 export { ConfigError };
 
 /** A tracked connection (the evaluator's conntrack entry). */

@@ -15,6 +15,24 @@
  * (node-routeros sends win1252) come back unchanged.
  */
 
+/** Windows-1252 bytes 0x80–0x9F (0 where unassigned); 0xA0–0xFF are Latin-1. */
+const WIN1252_80_9F = "€\0‚ƒ„…†‡ˆ‰Š‹Œ\0Ž\0\0‘’“”•–—˜™š›œ\0žŸ";
+
+/**
+ * Text as the router holds it, in its codepage (Windows-1252, what Winbox and node-routeros use), mapped
+ * byte <-> char with latin1 like every word here. A character the codepage lacks is held as its UTF-8
+ * bytes, as typed on a UTF-8 terminal: no client that sends win1252 can match it.
+ */
+export function codepage(text: string): string {
+  return [...text]
+    .map((c) => {
+      const high = WIN1252_80_9F.indexOf(c);
+      if (c !== "\0" && high >= 0) return String.fromCharCode(0x80 + high);
+      return c <= "\x7f" || (c >= "\xa0" && c <= "\xff") ? c : Buffer.from(c, "utf8").toString("latin1");
+    })
+    .join("");
+}
+
 export class ProtocolError extends Error {
   override name = "ProtocolError";
 }

@@ -45,6 +45,8 @@ export class RawRosClient {
   readonly received: ReplySentence[] = [];
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
+  /** Socket errors, in order (e.g. ECONNRESET when the router resets the connection). */
+  readonly errors: Array<Error & { code?: string }> = [];
   private readonly decoder = new SentenceDecoder();
   private readonly tagged = new Map<string, Waiter>();
   private readonly untagged: Waiter[] = [];
@@ -63,7 +65,7 @@ export class RawRosClient {
     socket.on("data", (chunk: Buffer) => {
       for (const words of this.decoder.push(chunk)) this.dispatch(parseReply(words));
     });
-    socket.on("error", () => undefined);
+    socket.on("error", (e) => this.errors.push(e));
     this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
     void this.closed.then(() => this.onClose());
   }

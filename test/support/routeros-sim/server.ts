@@ -8,12 +8,13 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { RosEngine, RosTrapError, Trap } from "./engine";
 import { Msg } from "./messages";
-import { ProtocolError, SentenceDecoder, encodeSentence, parseSentence } from "./protocol";
+import { ProtocolError, SentenceDecoder, codepage, encodeSentence, parseSentence } from "./protocol";
 import { RosVersion, atLeast, parseVersion } from "./version";
 
 export interface RosSimOptions {
   /** RouterOS version, e.g. "6.49.10", "7.16.2", "7.18" (default "7.16.2"); major/minor drive behaviour. */
   version?: string;
+  /** The API user, as typed in Winbox: held in the router's codepage (Windows-1252) and compared as bytes. */
   username?: string;
   password?: string;
   /** Force the pre-6.43 challenge/response login; default: by version (< 6.43). */
@@ -69,6 +70,8 @@ export interface SimFaults {
   latencyMs(ms: number | ((command: string) => number)): void;
   /** Close the connection instead of answering the n-th menu command from now (across connections). */
   dropAfter(n: number | null, opts?: DropOptions): void;
+  /** Close the connection instead of answering `/login`, until cleared (null); `reset` closes with a RST. */
+  dropLogin(opts?: Pick<DropOptions, "reset"> | null): void;
   /** Answer the n-th menu command from now with `!fatal` and close. */
   fatalAfter(n: number | null, message?: string): void;
   /** Answer matching menu commands with `!trap` (then `!done`) instead of executing them. */
@@ -122,6 +125,7 @@ interface SimState {
   acceptsResponse: boolean;
   latency: (command: string) => number;
   drop: { remaining: number; opts: DropOptions } | null;
+  dropLogin: Pick<DropOptions, "reset"> | null;
   fatal: { remaining: number; message: string } | null;
   traps: Array<{ match: (command: string, attrs: Record<string, string>) => boolean; trap: Trap }>;
   stats: SimStats;
@@ -196,7 +200,12 @@ class Connection {
       at: sim.clock(),
     });
 
-    if (s.command === "/login") return this.schedule(s.command, s.tag, () => this.login(s.attrs, s.tag));
+    if (s.command === "/login") {
+      const drop = sim.dropLogin;
+      return this.schedule(s.command, s.tag, () =>
+        drop ? { kind: "drop", reset: !!drop.reset } : this.login(s.attrs, s.tag),
+      );
+    }
     if (!this.loggedIn) return this.fatal(Msg.notLoggedIn);
     if (s.command === "/quit") return this.fatal(Msg.sessionTerminated);
     if (s.command === "/cancel") return this.cancel(s.attrs.tag, s.tag);
@@ -270,7 +279,7 @@ class Connection {
       this.challenge = undefined;
       if (!challenge || !sim.acceptsResponse || attrs.name !== sim.username) return refuse();
       const md5 = createHash("md5").update(
-        Buffer.concat([Buffer.from([0]), Buffer.from(sim.password), challenge]),
+        Buffer.concat([Buffer.from([0]), Buffer.from(sim.password, "latin1"), challenge]),
       );
       if (attrs.response.toLowerCase() !== `00${md5.digest("hex")}`) return refuse();
       this.loggedIn = true;
@@ -398,13 +407,15 @@ export async function startRouterOsSim(opts: RosSimOptions = {}): Promise<Router
   const state: SimState = {
     engine,
     version,
-    username: opts.username ?? "admin",
-    password: opts.password ?? "",
+    // Held as the router holds them: in its codepage, compared byte for byte with what a client sends.
+    username: codepage(opts.username ?? "admin"),
+    password: codepage(opts.password ?? ""),
     legacyOnly,
     // The challenge/response method was removed in 6.45.1 (jellonek/rosapi#13) unless legacy is forced.
     acceptsResponse: legacyOnly || !atLeast(version, "6.45.1"),
     latency: () => 0,
     drop: null,
+    dropLogin: null,
     fatal: null,
     traps: [],
     stats: { commands: 0, writes: 0, reads: 0, connections: 0 },
@@ -461,6 +472,9 @@ export async function startRouterOsSim(opts: RosSimOptions = {}): Promise<Router
       dropAfter(n, dropOpts = {}) {
         state.drop = n === null ? null : { remaining: n, opts: dropOpts };
       },
+      dropLogin(dropOpts = {}) {
+        state.dropLogin = dropOpts;
+      },
       fatalAfter(n, message = DEFAULT_FATAL_MESSAGE) {
         state.fatal = n === null ? null : { remaining: n, message };
       },
@@ -470,6 +484,7 @@ export async function startRouterOsSim(opts: RosSimOptions = {}): Promise<Router
       clear() {
         state.latency = () => 0;
         state.drop = null;
+        state.dropLogin = null;
         state.fatal = null;
         state.traps = [];
       },

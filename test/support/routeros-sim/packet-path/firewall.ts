@@ -106,44 +106,6 @@ const NON_MATCHERS = new Set([
   "randomise-ports",
 ]);
 
-const MANGLE_ACTIONS = new Set([
-  "accept",
-  "passthrough",
-  "log",
-  "jump",
-  "return",
-  "mark-connection",
-  "mark-routing",
-  "mark-packet",
-  "add-src-to-address-list",
-  "add-dst-to-address-list",
-  "change-mss",
-  "change-ttl",
-  "change-dscp",
-  "clear-df",
-  "set-priority",
-  "strip-ipv4-options",
-  "sniff-tzsp",
-  "sniff-pc",
-]);
-
-const NAT_ACTIONS = new Set([
-  "accept",
-  "passthrough",
-  "log",
-  "jump",
-  "return",
-  "add-src-to-address-list",
-  "add-dst-to-address-list",
-  "masquerade",
-  "src-nat",
-  "dst-nat",
-  "redirect",
-  "netmap",
-  "same",
-  "endpoint-independent-nat",
-]);
-
 /** Marking-type actions: they stop the chain unless `passthrough=yes`. */
 export const PASSTHROUGH_ACTIONS = new Set([
   "mark-connection",
@@ -157,6 +119,30 @@ export const PASSTHROUGH_ACTIONS = new Set([
   "strip-ipv4-options",
   "sniff-tzsp",
   "sniff-pc",
+]);
+
+/** Actions of both menus. */
+const COMMON_ACTIONS = [
+  "accept",
+  "passthrough",
+  "log",
+  "jump",
+  "return",
+  "add-src-to-address-list",
+  "add-dst-to-address-list",
+];
+
+const MANGLE_ACTIONS = new Set([...COMMON_ACTIONS, ...PASSTHROUGH_ACTIONS]);
+
+const NAT_ACTIONS = new Set([
+  ...COMMON_ACTIONS,
+  "masquerade",
+  "src-nat",
+  "dst-nat",
+  "redirect",
+  "netmap",
+  "same",
+  "endpoint-independent-nat",
 ]);
 
 export interface RuleCompileOptions {
@@ -212,40 +198,50 @@ function pccField(env: MatchEnv, hash: string): string {
   }
 }
 
+/** The two ends of a packet and its two interfaces, for the matchers that come in pairs. */
+const ENDS: Record<string, (pkt: FwPacket) => { address: number; port?: number }> = {
+  src: (pkt) => ({ address: pkt.src, port: pkt.srcPort }),
+  dst: (pkt) => ({ address: pkt.dst, port: pkt.dstPort }),
+};
+const INTERFACES: Record<string, (pkt: FwPacket) => string | undefined> = {
+  in: (pkt) => pkt.inInterface,
+  out: (pkt) => pkt.outInterface,
+};
+
+/** `src-address`, `dst-port`, `in-interface-list`, ...: one definition for both of a pair. */
+function pairedMatcher(name: string, value: string): Matcher | undefined {
+  const i = /^(in|out)-interface(-list)?$/.exec(name);
+  if (i) {
+    const iface = (env: MatchEnv) => INTERFACES[i[1]](env.pkt);
+    return i[2]
+      ? negatable(value, (v) => (env) => env.interfaceInList(v, iface(env)))
+      : negatable(value, (v) => (env) => iface(env) === v);
+  }
+  const m = /^(src|dst)-(address|address-list|address-type|port)$/.exec(name);
+  if (!m) return undefined;
+  const end = (env: MatchEnv) => ENDS[m[1]](env.pkt);
+  switch (m[2]) {
+    case "address":
+      return negatable(value, (v) => {
+        const r = parseAddrRange(v);
+        return (env) => inRange(end(env).address, r);
+      });
+    case "address-list":
+      return negatable(value, (v) => (env) => env.inList(v, end(env).address));
+    case "address-type":
+      return negatable(value, (v) => {
+        const types = list(v);
+        return (env) => types.some((t) => env.addressTypes(end(env).address).has(t));
+      });
+    default:
+      return portsMatcher(value, (env) => [end(env).port]);
+  }
+}
+
 function compileMatcher(name: string, value: string, ruleId: string): Matcher | undefined {
+  const paired = pairedMatcher(name, value);
+  if (paired) return paired;
   switch (name) {
-    case "in-interface":
-      return negatable(value, (v) => (env) => env.pkt.inInterface === v);
-    case "out-interface":
-      return negatable(value, (v) => (env) => env.pkt.outInterface === v);
-    case "in-interface-list":
-      return negatable(value, (v) => (env) => env.interfaceInList(v, env.pkt.inInterface));
-    case "out-interface-list":
-      return negatable(value, (v) => (env) => env.interfaceInList(v, env.pkt.outInterface));
-    case "src-address":
-      return negatable(value, (v) => {
-        const r = parseAddrRange(v);
-        return (env) => inRange(env.pkt.src, r);
-      });
-    case "dst-address":
-      return negatable(value, (v) => {
-        const r = parseAddrRange(v);
-        return (env) => inRange(env.pkt.dst, r);
-      });
-    case "src-address-list":
-      return negatable(value, (v) => (env) => env.inList(v, env.pkt.src));
-    case "dst-address-list":
-      return negatable(value, (v) => (env) => env.inList(v, env.pkt.dst));
-    case "src-address-type":
-      return negatable(value, (v) => {
-        const types = list(v);
-        return (env) => types.some((t) => env.addressTypes(env.pkt.src).has(t));
-      });
-    case "dst-address-type":
-      return negatable(value, (v) => {
-        const types = list(v);
-        return (env) => types.some((t) => env.addressTypes(env.pkt.dst).has(t));
-      });
     case "connection-state":
       return negatable(value, (v) => {
         const states = list(v);
@@ -268,10 +264,6 @@ function compileMatcher(name: string, value: string, ruleId: string): Matcher | 
         const n = protocolNumber(v);
         return (env) => env.pkt.protocol === n;
       });
-    case "src-port":
-      return portsMatcher(value, (env) => [env.pkt.srcPort]);
-    case "dst-port":
-      return portsMatcher(value, (env) => [env.pkt.dstPort]);
     case "port":
       return portsMatcher(value, (env) => [env.pkt.srcPort, env.pkt.dstPort]);
     case "per-connection-classifier":
