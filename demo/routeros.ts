@@ -5,9 +5,9 @@
  * data plane (mangle, NAT, routing, check-gateway), not a kernel. Time is the evaluator's simulated clock.
  */
 import * as path from "node:path";
-import { seedRouter } from "../test/routeros/support";
+import { menusOf, packetPathOn, seedRouter } from "../test/routeros/support";
 import type { RouterOsSim } from "../test/support/routeros-sim";
-import { PacketPath, ProbeWorld } from "../test/support/routeros-sim/packet-path";
+import { ProbeWorld } from "../test/support/routeros-sim/packet-path";
 import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";
 import { trafficVerdicts } from "./report";
@@ -24,32 +24,12 @@ const LINKS = [
   { name: "wlan2", iface: "wlan2", address: "10.111.0.2", gateway: "10.111.0.1", target: "198.51.100.2" },
 ];
 const WLAN1_WEIGHT = 3;
-/** Menus the evaluator reads (as test/routeros/behaviour.test.ts does). */
-const READ = [
-  "/ip/address",
-  "/interface/list/member",
-  "/ip/firewall/mangle",
-  "/ip/firewall/nat",
-  "/ip/firewall/address-list",
-  "/ip/route",
-  "/routing/table",
-];
-const OWNED_MENUS = [
-  "/interface/list",
-  "/interface/list/member",
-  "/ip/firewall/address-list",
-  "/routing/table",
-  "/ip/route",
-  "/ip/firewall/nat",
-  "/ip/firewall/mangle",
-];
-
 const isOwned = (e: Record<string, string>) => (e.comment ?? "").startsWith("lbgw:");
 const count = (sim: RouterOsSim, pred: (e: Record<string, string>) => boolean) =>
-  OWNED_MENUS.reduce((n, m) => n + sim.entries(m).filter(pred).length, 0);
+  menusOf(sim).reduce((n, m) => n + sim.entries(m).filter(pred).length, 0);
 /** The operator's own entries (seeded): the provider must leave them as they are. */
 const foreignText = (sim: RouterOsSim) =>
-  JSON.stringify(OWNED_MENUS.map((m) => sim.entries(m).filter((e) => !isOwned(e) && e.dynamic !== "true")));
+  JSON.stringify(menusOf(sim).map((m) => sim.entries(m).filter((e) => !isOwned(e) && e.dynamic !== "true")));
 
 export const ROUTEROS_PHASES = 9;
 
@@ -99,7 +79,7 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
   ok(`pulumi up done in ${(timings.pulumiUpMs / 1000).toFixed(1)} s: device ${String(outputs.device)}`);
   printTable(
     ["menu", "entries owned by the resource"],
-    OWNED_MENUS.map((m) => [m, String(sim.entries(m).filter(isOwned).length)]),
+    menusOf(sim).map((m) => [m, String(sim.entries(m).filter(isOwned).length)]),
   );
   verdicts.push({
     what: "pulumi up configured the router",
@@ -115,10 +95,7 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
     "Time below is the evaluator's simulated clock; an upstream failure is a probe target that stops\n" +
     "answering; a connection routed into the dead upstream counts as lost.";
   const world = new ProbeWorld();
-  const pp = new PacketPath(() => Object.fromEntries(READ.map((m) => [m, sim.entries(m)])), {
-    major: sim.version.major as 6 | 7,
-    world,
-  });
+  const pp = packetPathOn(sim, world);
   let dead: number | undefined;
   let srcPort = 40000;
   const driver: TrafficDriver = {

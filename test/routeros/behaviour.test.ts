@@ -5,17 +5,9 @@
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedEcmp, seedNthSticky } from "../fixtures/specs";
 import type { RouterOsSim } from "../support/routeros-sim";
-import { PacketPath, ProbeWorld } from "../support/routeros-sim/packet-path";
-import { FOREIGN, seedRouter, targetOf, up } from "./support";
+import { ProbeWorld } from "../support/routeros-sim/packet-path";
+import { FOREIGN, packetPathOn, seedRouter, targetOf, up } from "./support";
 
-const READ = [
-  "/ip/address",
-  "/interface/list/member",
-  "/ip/firewall/mangle",
-  "/ip/firewall/nat",
-  "/ip/firewall/address-list",
-  "/ip/route",
-];
 const SERVER = "203.0.113.80";
 const client = (i: number) => `192.168.0.${10 + i}`;
 const WLAN1 = { iface: "wlan1", address: "10.112.0.2", target: "198.51.100.1" };
@@ -25,11 +17,7 @@ async function applied(version: string, spec: (t: SpecInput["target"]) => SpecIn
   const sim = await seedRouter(version);
   await up(spec(targetOf(sim)));
   const world = new ProbeWorld();
-  const menus = sim.version.major === 7 ? [...READ, "/routing/table"] : READ;
-  const path = new PacketPath(() => Object.fromEntries(menus.map((m) => [m, sim.entries(m)])), {
-    major: sim.version.major as 6 | 7,
-    world,
-  });
+  const path = packetPathOn(sim, world);
   return { sim, world, path };
 }
 

@@ -6,6 +6,7 @@ import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
 import type { RouterOsSim } from "../support/routeros-sim";
 import { startRouterOsSim } from "../support/routeros-sim";
+import { PacketPath, type ProbeWorld } from "../support/routeros-sim/packet-path";
 
 export const FOREIGN = {
   mangle: {
@@ -120,6 +121,26 @@ export const ALL_MENUS = [
 /** The owned menus that exist on this simulator's RouterOS version. */
 export function menusOf(sim: RouterOsSim): string[] {
   return ALL_MENUS.filter((m) => sim.version.major === 7 || m !== "/routing/table");
+}
+
+/** The menus the packet-path evaluator reads (routing tables exist on RouterOS 7 only). */
+const PACKET_PATH_MENUS = [
+  "/ip/address",
+  "/interface/list/member",
+  "/ip/firewall/mangle",
+  "/ip/firewall/nat",
+  "/ip/firewall/address-list",
+  "/ip/route",
+  "/routing/table",
+];
+
+/** A packet-path evaluator over what `sim` holds at each packet, with `world` answering probes. */
+export function packetPathOn(sim: RouterOsSim, world: ProbeWorld): PacketPath {
+  const menus = PACKET_PATH_MENUS.filter((m) => sim.version.major === 7 || m !== "/routing/table");
+  return new PacketPath(() => Object.fromEntries(menus.map((m) => [m, sim.entries(m)])), {
+    major: sim.version.major as 6 | 7,
+    world,
+  });
 }
 
 /** Writes the simulator received since the last reset, by command and comment key. */
