@@ -1,15 +1,17 @@
 /**
  * Lab helpers shared by the Linux benchmarks: a spec for N uplinks of a lab, the backend on it, and tools
- * (iperf3) installed from Debian like the lab's own packages.
+ * (iperf3, taskset) installed from Debian with the lab's own packages.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { LinuxBackend } from "../provider/linux/backend";
 import { linuxBackend } from "../provider/linux/backend";
 import { buildPlan } from "../provider/plan/plan";
 import type { Spec, SpecInput } from "../provider/spec/schema";
 import { parseSpec } from "../provider/spec/schema";
 import type { Lab } from "../test/support/linux-lab";
+import { childEnv, findTool } from "../test/support/linux-lab/proc";
 import { progress } from "./lib";
 
 export const silentLog = (m: string) => void m;
@@ -49,37 +51,21 @@ export function removeOwnerFiles(owner: string): void {
     fs.rmSync(dir, { recursive: true, force: true });
 }
 
-function which(cmd: string): boolean {
-  return (process.env.PATH ?? "/usr/bin:/bin").split(":").some((d) => fs.existsSync(`${d}/${cmd}`));
-}
+const BENCH_TOOLS = ["iperf3", "taskset"];
 
 /**
- * iperf3 from Debian when missing (root only), as scripts/lab-deps.sh installs the lab's packages: no
- * service started (policy-rc.d), no recommends. Returns whether it is available.
+ * The benchmarks' traffic tools (iperf3, and taskset to pin it) from Debian when missing: scripts/lab-deps.sh
+ * installs them with the lab's packages (root only). Returns whether they are available.
  */
-export async function ensureIperf3(): Promise<boolean> {
-  if (which("iperf3")) return true;
+export async function ensureBenchTools(): Promise<boolean> {
+  if (BENCH_TOOLS.every((t) => findTool(t))) return true;
   if (process.getuid?.() !== 0) return false;
-  progress("installing iperf3 (apt-get)");
-  const policy = "/usr/sbin/policy-rc.d";
-  const created = !fs.existsSync(policy);
-  if (created) fs.writeFileSync(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-  try {
-    const run = (args: string[]) =>
-      new Promise<number>((resolve) => {
-        const p = spawn("apt-get", args, {
-          env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-          stdio: ["ignore", "ignore", "inherit"],
-        });
-        p.on("close", (c) => resolve(c ?? 1));
-        p.on("error", () => resolve(1));
-      });
-    if ((await run(["install", "-y", "-qq", "--no-install-recommends", "iperf3"])) !== 0) {
-      await run(["update", "-qq"]);
-      await run(["install", "-y", "-qq", "--no-install-recommends", "iperf3"]);
-    }
-  } finally {
-    if (created) fs.rmSync(policy, { force: true });
-  }
-  return which("iperf3");
+  progress(`installing ${BENCH_TOOLS.filter((t) => !findTool(t)).join(", ")} (scripts/lab-deps.sh)`);
+  const script = path.join(__dirname, "..", "scripts", "lab-deps.sh");
+  await new Promise<void>((resolve) => {
+    const p = spawn("bash", [script], { env: childEnv(), stdio: ["ignore", process.stderr, "inherit"] });
+    p.on("close", () => resolve());
+    p.on("error", () => resolve());
+  });
+  return BENCH_TOOLS.every((t) => findTool(t));
 }

@@ -29,7 +29,7 @@
 import * as provider from "../provider/index";
 import type { Op, PrintedEntry } from "../provider/routeros/reconcile";
 import { comparable, comparableDesired, ownedEntries, reconcile } from "../provider/routeros/reconcile";
-import { readDevice, runBatches } from "../provider/routeros/backend";
+import { readDevice } from "../provider/routeros/backend";
 import { menusFor } from "../provider/routeros/menus";
 import type { DesiredState } from "../provider/routeros/render";
 import { ownershipPrefix, renderRouterOs } from "../provider/routeros/render";
@@ -141,10 +141,27 @@ interface Run {
   converged: boolean;
 }
 
+/** Runs `work` on a session of its own to the simulated router. */
+async function withSession<T>(sim: RouterOsSim, work: (session: RosSession) => Promise<T>): Promise<T> {
+  const session = await RosSession.open(deviceOf(sim));
+  try {
+    return await work(session);
+  } finally {
+    await session.close();
+  }
+}
+
+interface Start {
+  sim: RouterOsSim;
+  /** The resource's id and outputs after `before`, as Pulumi would hold them (a create has none). */
+  id: string;
+  olds?: Props;
+  /** The write plan of the operation (for the lower bound). */
+  plan: Op[][];
+}
+
 /** A fresh router brought to the scenario's starting point (no latency); the write plan of the operation. */
-async function prepare(
-  scenario: Scenario,
-): Promise<{ sim: RouterOsSim; id: string; olds?: Props; plan: Op[][] }> {
+async function prepare(scenario: Scenario): Promise<Start> {
   const sim = await seedRouter(VERSION);
   let id = `${OWNER}@pending`;
   let olds: Props | undefined;
@@ -153,14 +170,9 @@ async function prepare(
     id = created.id as string;
     olds = created.outs as Props;
   }
-  const session = await RosSession.open(deviceOf(sim));
-  try {
-    const actual = await readDevice(session, 7);
-    const plan = reconcile({ owner: OWNER, version: 7, desired: desiredOf(scenario.spec(sim)), actual });
-    return { sim, id, olds, plan: plan.batches };
-  } finally {
-    await session.close();
-  }
+  const actual = await withSession(sim, (session) => readDevice(session, 7));
+  const plan = reconcile({ owner: OWNER, version: 7, desired: desiredOf(scenario.spec(sim)), actual });
+  return { sim, id, olds, plan: plan.batches };
 }
 
 const lowerBound = (plan: Op[][]) => {
@@ -168,99 +180,63 @@ const lowerBound = (plan: Op[][]) => {
   return 1 + 1 + d + (d > 0 ? 1 : 0);
 };
 
-async function readLines(sim: RouterOsSim): Promise<string[]> {
-  const session = await RosSession.open(deviceOf(sim));
+/**
+ * A client of the router: given the scenario's starting point, does its untimed preparation (no latency
+ * yet) and returns the operation to time.
+ */
+type Client = (scenario: Scenario, start: Start) => Promise<() => Promise<unknown>>;
+
+/**
+ * One timed operation on a fresh router: the client's operation with the latency on, its wall time, the
+ * round trips and commands the router saw, and whether the router then holds the scenario's desired state.
+ */
+async function timedRun(scenario: Scenario, client: Client): Promise<Run> {
+  const start = await prepare(scenario);
+  const { sim } = start;
   try {
-    return actualLines(OWNER, await readDevice(session, 7), 7);
+    const operation = await client(scenario, start);
+    sim.faults.latencyMs(LATENCY_MS);
+    const from = sim.log.length;
+    sim.resetStats();
+    const started = performance.now();
+    await operation();
+    const ms = performance.now() - started;
+    const stats = sim.stats();
+    const w = waves(sim.log.slice(from));
+    sim.faults.clear();
+    const lines = await withSession(sim, async (session) =>
+      actualLines(OWNER, await readDevice(session, 7), 7),
+    );
+    return {
+      ms,
+      waves: w,
+      commands: stats.commands,
+      writes: stats.writes,
+      lowerBound: lowerBound(start.plan),
+      converged: JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim)), 7)),
+    };
   } finally {
-    await session.close();
+    await sim.close();
   }
 }
 
 /** The provider as Pulumi drives it: create, or update with the stored outputs. */
-async function providerRun(scenario: Scenario): Promise<Run> {
-  const { sim, id, olds, plan } = await prepare(scenario);
-  try {
-    const news = await checked(scenario.spec(sim));
-    sim.faults.latencyMs(LATENCY_MS);
-    const from = sim.log.length;
-    sim.resetStats();
-    const started = performance.now();
-    if (olds) await provider.update(id, olds, news);
-    else await provider.create(news);
-    const ms = performance.now() - started;
-    const stats = sim.stats();
-    const w = waves(sim.log.slice(from));
-    sim.faults.clear();
-    const lines = await readLines(sim);
-    return {
-      ms,
-      waves: w,
-      commands: stats.commands,
-      writes: stats.writes,
-      lowerBound: lowerBound(plan),
-      converged: JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim)), 7)),
-    };
-  } finally {
-    await sim.close();
-  }
-}
-
-/** Prototype of a proposed change (provider/routeros/backend.ts applyRouterOs): no verify read when nothing was written. */
-async function skipVerifyRun(scenario: Scenario): Promise<Run> {
-  const { sim, plan } = await prepare(scenario);
-  try {
-    const desired = desiredOf(scenario.spec(sim));
-    sim.faults.latencyMs(LATENCY_MS);
-    const from = sim.log.length;
-    sim.resetStats();
-    const started = performance.now();
-    const session = await RosSession.open(deviceOf(sim));
-    try {
-      const before = await readDevice(session, 7);
-      const r = reconcile({ owner: OWNER, version: 7, desired, actual: before });
-      if (r.writes > 0) {
-        await runBatches(session, r.batches);
-        actualLines(OWNER, await readDevice(session, 7), 7);
-      } else actualLines(OWNER, before, 7);
-    } finally {
-      await session.close();
-    }
-    const ms = performance.now() - started;
-    const stats = sim.stats();
-    const w = waves(sim.log.slice(from));
-    sim.faults.clear();
-    const lines = await readLines(sim);
-    return {
-      ms,
-      waves: w,
-      commands: stats.commands,
-      writes: stats.writes,
-      lowerBound: lowerBound(plan),
-      converged: JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim)), 7)),
-    };
-  } finally {
-    await sim.close();
-  }
-}
+const providerClient: Client = async (scenario, { sim, id, olds }) => {
+  const news = await checked(scenario.spec(sim));
+  return () => (olds ? provider.update(id, olds, news) : provider.create(news));
+};
 
 /** Baseline: one entry at a time, every request awaited (see the header). */
-async function baselineRun(scenario: Scenario): Promise<Run> {
-  const { sim, plan } = await prepare(scenario);
-  try {
-    const desired = desiredOf(scenario.spec(sim));
-    // What the per-resource tool's state knows: the entries it created before (by comment, standing in for ids).
-    const known = new Set(
-      menusFor(7).flatMap((m) =>
-        [...ownedEntries(OWNER, sim.entries(m.path) as PrintedEntry[]).keys()].map((k) => `${m.path} ${k}`),
-      ),
-    );
-    sim.faults.latencyMs(LATENCY_MS);
-    const from = sim.log.length;
-    sim.resetStats();
-    const started = performance.now();
-    const session = await RosSession.open(deviceOf(sim));
-    try {
+const baselineClient: Client = async (scenario, { sim }) => {
+  const desired = desiredOf(scenario.spec(sim));
+  // What the per-resource tool's state knows: the entries it created before (by comment, standing in for ids).
+  const known = new Set(
+    menusFor(7).flatMap((m) =>
+      [...ownedEntries(OWNER, sim.entries(m.path) as PrintedEntry[]).keys()].map((k) => `${m.path} ${k}`),
+    ),
+  );
+  return () =>
+    withSession(sim, async (session) => {
       const prefix = ownershipPrefix(OWNER);
       const found = new Map<string, PrintedEntry>();
       // refresh: one read per entry in the state
@@ -307,26 +283,8 @@ async function baselineRun(scenario: Scenario): Promise<Run> {
           }
         }
       }
-    } finally {
-      await session.close();
-    }
-    const ms = performance.now() - started;
-    const stats = sim.stats();
-    const w = waves(sim.log.slice(from));
-    sim.faults.clear();
-    const lines = await readLines(sim);
-    return {
-      ms,
-      waves: w,
-      commands: stats.commands,
-      writes: stats.writes,
-      lowerBound: lowerBound(plan),
-      converged: JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim)), 7)),
-    };
-  } finally {
-    await sim.close();
-  }
-}
+    });
+};
 
 function summarise(runs: Run[]): Run {
   return {
@@ -339,83 +297,50 @@ function summarise(runs: Run[]): Run {
   };
 }
 
+/** A table row of a summarised run (columns as in the section below). */
+const runRow = (operation: string, client: string, r: Run): Section["rows"][number] => [
+  operation,
+  client,
+  round(r.ms, 0),
+  r.waves,
+  round(r.ms / LATENCY_MS, 1),
+  r.commands,
+  r.writes,
+  r.lowerBound,
+  round(r.waves / r.lowerBound, 2),
+  r.converged ? "yes" : "NO",
+];
+
 export async function benchRouterOs(opts: { repeats: number }): Promise<Section> {
   const rows: Section["rows"] = [];
   const data: Record<string, unknown> = {};
   const verdicts: string[] = [];
   await quietly(async () => {
     // warm-up: module loading and JIT are not part of any figure
-    await providerRun(SCENARIOS[0]);
+    await timedRun(SCENARIOS[0], providerClient);
     for (const scenario of SCENARIOS) {
       progress(`routeros: ${scenario.name}`);
       const p: Run[] = [];
       const b: Run[] = [];
-      for (let i = 0; i < opts.repeats; i++) p.push(await providerRun(scenario));
-      for (let i = 0; i < Math.min(opts.repeats, 3); i++) b.push(await baselineRun(scenario));
+      for (let i = 0; i < opts.repeats; i++) p.push(await timedRun(scenario, providerClient));
+      for (let i = 0; i < Math.min(opts.repeats, 3); i++) b.push(await timedRun(scenario, baselineClient));
       const P = summarise(p);
       const B = summarise(b);
       const lb = P.lowerBound;
-      rows.push([
-        scenario.name,
-        "provider",
-        round(P.ms, 0),
-        P.waves,
-        round(P.ms / LATENCY_MS, 1),
-        P.commands,
-        P.writes,
-        lb,
-        round(P.waves / lb, 2),
-        P.converged ? "yes" : "NO",
-      ]);
-      rows.push([
-        "",
-        "one at a time",
-        round(B.ms, 0),
-        B.waves,
-        round(B.ms / LATENCY_MS, 1),
-        B.commands,
-        B.writes,
-        lb,
-        round(B.waves / lb, 2),
-        B.converged ? "yes" : "NO",
-      ]);
+      rows.push(runRow(scenario.name, "provider", P));
+      rows.push(runRow("", "one at a time", B));
       rows.push([
         "",
         "baseline / provider",
         round(B.ms / P.ms, 1),
         round(B.waves / P.waves, 1),
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
+        ...Array<null>(6).fill(null),
       ]);
       verdicts.push(
         `${scenario.name}: ${P.waves} round trips vs lower bound ${lb} = ${round(P.waves / lb, 2)}x ` +
           `${P.waves <= 2 * lb ? "(target <= 2x: met)" : "(target <= 2x: MISSED)"}`,
       );
       data[scenario.name] = { provider: p, baseline: b };
-      if (scenario.name === "no-op") {
-        const runs: Run[] = [];
-        for (let i = 0; i < opts.repeats; i++) runs.push(await skipVerifyRun(scenario));
-        const s = summarise(runs);
-        {
-          rows.push([
-            "",
-            "proposed: no verify on no-op",
-            round(s.ms, 0),
-            s.waves,
-            round(s.ms / LATENCY_MS, 1),
-            s.commands,
-            s.writes,
-            lb,
-            round(s.waves / lb, 2),
-            s.converged ? "yes" : "NO",
-          ]);
-          data["no-op, proposed"] = s;
-        }
-      }
     }
   });
   return {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the Linux gateway lab (test/support/linux-lab) needs, only when missing.
+# Installs the Debian packages the Linux gateway lab (test/support/linux-lab) and the benchmarks on it
+# (bench/: iperf3 for traffic, taskset to pin it) need, only when missing.
 # Idempotent: a second run with everything present installs nothing and does not touch apt.
 #
 #   bash scripts/lab-deps.sh          # install what is missing
@@ -23,6 +24,8 @@ declare -A PKG_FOR=(
   [ping]=iputils-ping
   [sudo]=sudo
   [openssl]=openssl
+  [iperf3]=iperf3
+  [taskset]=util-linux
 )
 
 have() {
@@ -56,6 +59,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "lab-deps: installing ${missing[*]}"
+# noninteractive also answers iperf3's "start a daemon?" question with its default, no
 export DEBIAN_FRONTEND=noninteractive
 
 policy=/usr/sbin/policy-rc.d
