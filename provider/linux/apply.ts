@@ -51,8 +51,8 @@ export interface DeviceState {
   routes: string[];
   addrs: Map<string, string[]>;
   sysctls: Map<string, string>;
-  /** Sysctls whose previous value the resource recorded (it owns them until delete restores them). */
-  saved: Set<string>;
+  /** Sysctls whose previous value the resource recorded, with that value (owned until restored). */
+  saved: Map<string, string>;
   prober: { hash: string | undefined; running: boolean; maps: string[]; state: string };
 }
 
@@ -109,11 +109,12 @@ export async function readDevice(session: LinuxSession, d: LinuxDesired): Promis
     routes: sortRoutes(routes),
     addrs,
     sysctls,
-    saved: new Set(
+    saved: new Map(
       (s.get("saved") ?? "")
         .split("\n")
-        .map((l) => l.split(" ")[0])
-        .filter(Boolean),
+        .map((l) => /^(\S+) ?(.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => !!m)
+        .map((m) => [m[1], m[2]]),
     ),
     prober: {
       hash: /^hash (\S+)$/m.exec(prober)?.[1],
@@ -125,26 +126,36 @@ export async function readDevice(session: LinuxSession, d: LinuxDesired): Promis
 }
 
 /**
- * The device's nft table as lines, with the prober's maps shown as configured when they hold exactly what
- * the prober last wrote (a link is down: that is the prober's job, not drift).
+ * The device's nft table as lines, with the prober's maps shown as configured when they hold what this
+ * configuration's prober last wrote (a link is down: that is the prober's job, not drift). Exactly what the
+ * prober owns is masked: the values of the `slots` and `live` elements, each one of this configuration's
+ * link marks. Their keys are configuration, and a record written by another configuration's prober (one
+ * left from before an apply or a rollback) masks nothing.
  */
 function nftActual(d: LinuxDesired, state: DeviceState): NftTable | undefined {
   if (!state.nft) return undefined;
   const want = new Map(d.nft.objects.map((o) => [o.name, o]));
+  const recordedBy = /^hash (\S+)$/.exec(state.prober.maps.find((l) => l.startsWith("hash ")) ?? "")?.[1];
+  if (recordedBy !== d.prober.hash) return state.nft;
+  const marks = new Set(
+    (want.get("live")?.elements ?? []).map((e) => e.split(" : ")[0]).filter((m) => /^0x[0-9a-f]+$/.test(m)),
+  );
+  const sorted = (a: string[]) => JSON.stringify([...a].sort());
+  const keys = (elements: string[]) => elements.map((e) => e.split(" : ")[0]);
   return {
     ...state.nft,
     objects: state.nft.objects.map((o) => {
       const w = want.get(o.name);
-      if (!w || !d.proberMaps.includes(o.name) || o.kind !== "map") return o;
+      if (!w || !d.proberMaps.includes(o.name) || o.kind !== "map" || w.kind !== "map") return o;
       const recorded = state.prober.maps
         .filter((l) => l.startsWith(`${o.name} `))
-        .map((l) => l.slice(o.name.length + 1))
-        .sort();
-      const same = (a: string[], b: string[]) =>
-        JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
-      return recorded.length && same(o.elements, recorded) && !same(o.elements, w.elements)
-        ? { ...o, elements: [...w.elements] }
-        : o;
+        .map((l) => l.slice(o.name.length + 1));
+      const owned =
+        recorded.length > 0 &&
+        sorted(o.elements) === sorted(recorded) &&
+        sorted(keys(o.elements)) === sorted(keys(w.elements)) &&
+        o.elements.every((e) => marks.has(e.split(" : ")[1] ?? ""));
+      return owned ? { ...o, elements: [...w.elements] } : o;
     }),
   };
 }
@@ -158,6 +169,12 @@ export function actualLines(d: LinuxDesired, state: DeviceState): string[] {
     ...d.sysctls
       .filter((s) => state.saved.has(s.path))
       .map((s) => sysctlLine(s.path, state.sysctls.get(s.path) ?? "(missing)")),
+    // Recorded for an uplink that is no longer wanted: still to be put back (the next apply does).
+    ...[...state.saved]
+      .filter(([path]) => !d.sysctls.some((s) => s.path === path))
+      .map(([path, was]) =>
+        sysctlLine(path, `${state.sysctls.get(path) ?? "(missing)"} (to restore: ${was || "(empty)"})`),
+      ),
     ...(state.prober.hash || state.prober.running
       ? [proberLine(d.owner, state.prober.hash ?? "(no files)", state.prober.running)]
       : []),
@@ -181,9 +198,10 @@ export function diffState(d: LinuxDesired, state: DeviceState): Changes {
   );
   const rules = concreteRules(d.rules, state.addrs);
   const ipBatch = ipBatchFor(rules, sortRoutes(d.routes), state);
-  const sysctlsChanged = d.sysctls.some(
-    (s) => !state.saved.has(s.path) || state.sysctls.get(s.path) !== s.value,
-  );
+  // The sysctl script also restores and forgets recorded values no longer wanted (a removed uplink's).
+  const sysctlsChanged =
+    d.sysctls.some((s) => !state.saved.has(s.path) || state.sysctls.get(s.path) !== s.value) ||
+    [...state.saved.keys()].some((path) => !d.sysctls.some((s) => s.path === path));
   return {
     nft: nftChanged ? nftReplaceFile(d.nft) : undefined,
     ipBatch,
@@ -265,7 +283,7 @@ export async function applyLinux(
       throw new LinuxApplyError(
         `applying to ${target.host} failed: ${(e as Error).message}. ` +
           (restored
-            ? "The previous nft table, rules and routes were restored."
+            ? "The previous nft table, rules, routes and prober were restored."
             : "Could not restore the previous state: run the update again to converge."),
         restored,
       );
@@ -306,7 +324,11 @@ async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes):
     });
 }
 
-/** Puts back the nft table, rules and routes read before the failed apply. */
+/**
+ * Puts back the nft table, rules, routes and prober read before the failed apply. Its first read waits
+ * for a prober job the failed session may have left running on the gateway; the prober is then put back
+ * (its previous files, kept by the job) and restarted, so it writes its maps into the restored table.
+ */
 async function rollback(
   target: LinuxTarget,
   d: LinuxDesired,
@@ -332,6 +354,16 @@ async function rollback(
           : undefined;
       if (nft) await session.check("restoring the nft table", NFT, { input: nft, write: true });
       if (batch) await session.check("restoring rules and routes", IP_BATCH, { input: batch, write: true });
+      const had = before.prober.hash !== undefined || before.prober.running;
+      const has = now.prober.hash !== undefined || now.prober.running;
+      if (had || has)
+        await session.check("restoring the prober", script(PROBER_INSTALL_SCRIPT), {
+          input: frame({
+            owner: d.owner,
+            revert: `${before.prober.hash ?? "none"} ${before.prober.running ? "yes" : "no"}\n`,
+          }),
+          write: true,
+        });
       return true;
     } finally {
       if (session !== failed) session.close();

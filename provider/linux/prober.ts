@@ -7,8 +7,8 @@
  * On a change it rewrites, in one `nft -f` transaction, the slot map (the slots spread over the live links
  * of the best tier that has any, by weight) and the `live` map (each link → itself or its first live
  * fallback: pins, router traffic and sticky users follow it), then deletes sticky entries of dead links.
- * It records what it wrote (maps file) so `read` can tell its changes from drift, and logs to a file and
- * syslog.
+ * It records what it wrote, with its configuration's hash (maps file, updated with the maps under a lock
+ * the read takes too), so `read` can tell its changes from drift, and logs to a file and syslog.
  *
  * Files: /usr/local/lib/lbgw/<owner>/{prober.sh,prober.conf}, runtime /run/lbgw/<owner>/{pid,state,maps,log}.
  * Under systemd (PID 1, same network namespace) it runs as lbgw-<owner>-prober.service; elsewhere as a
@@ -112,8 +112,10 @@ render_maps() {
   for k in $LINKS; do
     spec="$spec $k:$(get "L\${k}_WEIGHT"):$(get "L\${k}_TIER"):$(get "L\${k}_MARK"):$(get "L\${k}_FALLBACK" | tr ' ' ',')"
   done
-  awk -v up="$up" -v spec="$spec" -v slots="$SLOTS" -v table="$TABLE" -v rec="$RUN/maps.new" '
+  awk -v up="$up" -v spec="$spec" -v slots="$SLOTS" -v table="$TABLE" -v rec="$RUN/maps.new" -v hash="\${HASH:-}" '
     BEGIN {
+      # The record names the configuration that wrote it: only maps of that configuration are not drift.
+      print "hash " hash > rec
       n = split(spec, S, " ")
       for (i = 1; i <= n; i++) {
         split(S[i], f, ":"); k = f[1]; ids[i] = k; w[k] = f[2]; tier[k] = f[3]; mark[k] = f[4]; fb[k] = f[5]
@@ -170,8 +172,13 @@ render_maps() {
 }
 
 apply_maps() {
-  if render_maps >"$RUN/maps.nft" && nft -f "$RUN/maps.nft" 2>>"$RUN/log"; then
-    mv -f "$RUN/maps.new" "$RUN/maps"
+  # The maps and their record change together under the maps lock, which a read holds while it looks at
+  # both (so a read never sees new maps with the old record: that would be drift).
+  if render_maps >"$RUN/maps.nft" && (
+    if command -v flock >/dev/null 2>&1; then flock -w 5 8 || true; fi
+    nft -f "$RUN/maps.nft" 2>>"$RUN/log" && mv -f "$RUN/maps.new" "$RUN/maps"
+  ) 8>>"$RUN/maps.lock"; then
+    :
   else
     log "could not rewrite the slot map (table $TABLE missing?)"
     return 1

@@ -1,23 +1,32 @@
 /**
  * The fixed shell scripts the provider runs on the gateway (`sh -c <script> lbgw`), and the stdin framing
  * that carries their data. The script texts are constants: no spec value is ever part of a command line.
- * Data arrives on stdin as sections, each introduced by a line "@@lbgw <name>"; every script first splits
- * stdin into files, then validates the owner tag ([A-Za-z0-9_]) before using it in a path or table name.
+ * Data arrives on stdin as sections, each introduced by a line "@@lbgw <name>", the last one "@@lbgw end";
+ * every script first splits stdin into files, stops if the end marker is missing (an input cut short by a
+ * dropped connection changes nothing), then validates the owner tag ([A-Za-z0-9_]) before using it in a
+ * path or table name.
+ *
+ * The prober's restart is a detached on-box job holding an on-box lock (see PROBER_JOB): a connection that
+ * dies during it cannot leave the prober stopped or half replaced, and reads wait for it to finish.
  */
 import { LIB_DIR, RUN_DIR } from "./prober";
 import { OWNED_TABLES } from "./render";
 
 const MARKER = "@@lbgw ";
 
-/** Sections → stdin text. Content lines never start with the marker (checked), so framing is unambiguous. */
+/**
+ * Sections → stdin text, closed by the "end" section. Content lines never start with the marker (checked),
+ * so framing is unambiguous.
+ */
 export function frame(sections: Record<string, string>): string {
   return Object.entries(sections)
     .map(([name, text]) => {
-      if (!/^[a-z]+$/.test(name)) throw new Error(`bad section name ${name}`);
+      if (!/^[a-z]+$/.test(name) || name === "end") throw new Error(`bad section name ${name}`);
       if (text.split("\n").some((l) => l.startsWith(MARKER)))
         throw new Error(`section ${name} contains a framing marker line`);
       return `${MARKER}${name}\n${text}${text === "" || text.endsWith("\n") ? "" : "\n"}`;
     })
+    .concat(`${MARKER}end\n`)
     .join("");
 }
 
@@ -40,18 +49,50 @@ export function unframe(output: string): Map<string, string> {
   return sections;
 }
 
-const PRELUDE = `set -eu
+const HEAD = `set -eu
 umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-in=$(mktemp -d "\${TMPDIR:-/tmp}/lbgw.XXXXXX")
-trap 'rm -rf "$in"' EXIT
-awk -v dir="$in" '/^@@lbgw [a-z]+$/ { f = dir "/" $2; printf "" > f; next } f != "" { print > f }'
-owner=$(cat "$in/owner" 2>/dev/null || true)
-case "$owner" in ''|*[!A-Za-z0-9_]*) echo "lbgw: invalid owner tag" >&2; exit 64 ;; esac
-lib=${LIB_DIR}/$owner
+`;
+
+/**
+ * Longest wait for the on-box lock, in seconds. Its holder is a prober job, bounded well below this: a stop
+ * takes at most 5 s (TERM) + 2 s (KILL), a start at most 5 s.
+ */
+export const LOCK_WAIT_S = 20;
+
+/** Paths, the on-box lock and the prober's process control; `$owner` is already validated. */
+const DEFS = `lib=${LIB_DIR}/$owner
 run=${RUN_DIR}/$owner
 unit=lbgw-$owner-prober.service
 valid_path() { case "$1" in ''|*..*|/*|*[!A-Za-z0-9_./@-]*) return 1 ;; esac; }
+
+# The on-box lock ($run/lock on fd 9, flock(1) of util-linux or BusyBox; no locking where it is missing).
+# A prober job holds it exclusively from before it stops the prober until the new one runs; reads take it
+# shared. A job whose SSH session died runs to its end, and whatever comes next waits for it: nobody sees
+# a restart half done, and two restarts never interleave.
+lock_box() {
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>>"$run/lock"
+  flock "$1" -w ${LOCK_WAIT_S} 9 || {
+    echo "lbgw: another operation on this gateway held $run/lock for ${LOCK_WAIT_S} s" >&2
+    exit 75
+  }
+}
+
+# Live members of process group $1, one pid a line. A zombie (state Z) has exited: only its parent's
+# wait() is missing, and an init that reaps lazily (PID 1 of a container) must not hold up a restart.
+group_members() {
+  cat /proc/[0-9]*/stat 2>/dev/null |
+    awk -v g="$1" '{ p = $1; sub(/^.*\\) /, "") } $3 == g && $1 != "Z" && $1 != "X" { print p }'
+}
+
+# Whether process group $1 is this owner's prober (its leader, the supervisor, may be gone already).
+prober_group() {
+  for p in $(group_members "$1"); do
+    if tr '\\000' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "lbgw/$owner/prober.sh"; then return 0; fi
+  done
+  return 1
+}
 
 stop_prober() {
   if [ -f "/etc/systemd/system/$unit" ]; then
@@ -61,12 +102,15 @@ stop_prober() {
   fi
   if [ -f "$run/pid" ]; then
     pid=$(cat "$run/pid")
-    if [ -n "$pid" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "lbgw/$owner/prober.sh"; then
+    if [ -n "$pid" ] && prober_group "$pid"; then
       kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       i=0
-      while kill -0 "-$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-      kill -KILL "-$pid" 2>/dev/null || true
-      while kill -0 "-$pid" 2>/dev/null; do sleep 0.05; done
+      while [ -n "$(group_members "$pid")" ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+      if [ -n "$(group_members "$pid")" ]; then
+        kill -KILL "-$pid" 2>/dev/null || true
+        i=0
+        while [ -n "$(group_members "$pid")" ] && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+      fi
     fi
     rm -f "$run/pid"
   fi
@@ -78,10 +122,63 @@ prober_running() {
   pid=$(cat "$run/pid")
   [ -n "$pid" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "lbgw/$owner/prober.sh"
 }
+
+start_prober() {
+  if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1 &&
+    [ "$(readlink /proc/1/ns/net 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ]; then
+    # systemd is PID 1 in this network namespace: a unit, so the prober survives reboots.
+    cat >"/etc/systemd/system/$unit" <<EOF
+[Unit]
+Description=lbgw health prober ($owner)
+After=network-online.target
+
+[Service]
+ExecStart=/bin/sh $lib/prober.sh run
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+EOF
+    systemctl daemon-reload
+    systemctl enable "$unit" >/dev/null 2>&1
+    systemctl restart "$unit"
+  else
+    # No systemd here (a container or a namespace): a supervised background process in its own session,
+    # without the lock's descriptor.
+    rm -f "$run/pid"
+    setsid sh "$lib/prober.sh" supervise </dev/null >/dev/null 2>&1 9>&- &
+    i=0
+    while [ ! -s "$run/pid" ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  fi
+  prober_running || { echo "lbgw: the prober did not start (see $run/log)" >&2; exit 1; }
+}
+
+# The identity of prober files $1 and $2 (16 hex digits, as in the rule lines), or "none".
+files_hash() {
+  if [ -f "$1" ] && [ -f "$2" ]; then cat "$1" "$2" | sha256sum | cut -c1-16; else echo none; fi
+}
 `;
+
+/**
+ * Every script's start: splits stdin into files, refuses an input cut short (its "end" section is missing:
+ * the connection dropped while sending it), validates the owner tag, then DEFS.
+ */
+const PRELUDE = `${HEAD}in=$(mktemp -d "\${TMPDIR:-/tmp}/lbgw.XXXXXX")
+trap 'rm -rf "$in"' EXIT
+awk -v dir="$in" '/^@@lbgw [a-z]+$/ { f = dir "/" $2; printf "" > f; next } f != "" { print > f }'
+[ -f "$in/end" ] || { echo "lbgw: the input ended early (connection dropped?): nothing was changed" >&2; exit 65; }
+owner=$(cat "$in/owner" 2>/dev/null || true)
+case "$owner" in ''|*[!A-Za-z0-9_]*) echo "lbgw: invalid owner tag" >&2; exit 64 ;; esac
+${DEFS}`;
 
 /** Prints everything `read` needs, one output section each. stdin: owner, sysctl (paths under /proc/sys). */
 export const READ_SCRIPT = `${PRELUDE}
+if [ -d "$run" ]; then
+  lock_box -s
+  # The prober rewrites its maps and their record under this lock: both are read at one moment.
+  if command -v flock >/dev/null 2>&1; then exec 8>>"$run/maps.lock"; flock -s -w 5 8 || true; fi
+fi
 sec() { printf '@@lbgw %s\\n' "$1"; }
 sec tables
 nft list tables
@@ -97,16 +194,17 @@ done
 sec addrs
 ip -j -4 addr show
 sec sysctl
-while IFS= read -r p; do
-  valid_path "$p" || continue
-  if [ -r "/proc/sys/$p" ]; then printf '%s %s\\n' "$p" "$(cat "/proc/sys/$p")"; fi
-done <"$in/sysctl"
+# The wanted ones, and those recorded earlier (a removed uplink's, still to be restored).
+{ cat "$in/sysctl"; awk '{ print $1 }' "$lib/sysctl.saved" 2>/dev/null || true; } | sort -u |
+  while IFS= read -r p; do
+    valid_path "$p" || continue
+    if [ -r "/proc/sys/$p" ]; then printf '%s %s\\n' "$p" "$(cat "/proc/sys/$p")"; fi
+  done
 sec saved
 cat "$lib/sysctl.saved" 2>/dev/null || true
 sec prober
-if [ -f "$lib/prober.sh" ] && [ -f "$lib/prober.conf" ]; then
-  printf 'hash %s\\n' "$(cat "$lib/prober.sh" "$lib/prober.conf" | sha256sum | cut -c1-16)"
-fi
+h=$(files_hash "$lib/prober.sh" "$lib/prober.conf")
+if [ "$h" != none ]; then printf 'hash %s\\n' "$h"; fi
 if prober_running; then echo "running yes"; else echo "running no"; fi
 sec maps
 cat "$run/maps" 2>/dev/null || true
@@ -139,47 +237,84 @@ awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' "$in/set" "$saved" >"$saved.
 mv -f "$saved.new" "$saved"
 `;
 
-/** Installs the prober files and (re)starts it. stdin: owner, script, conf. */
+/**
+ * The prober job, run detached from the SSH session (its own session without a terminal, so no hangup
+ * reaches it; stdio on a file, so no broken pipe either) while holding the on-box lock: a dropped connection
+ * cannot stop it halfway. (Signals are not ignored here: the prober it starts would inherit that.) Arguments:
+ * owner, then `install` (the staged prober.{sh,conf}.new replace the current files, which are kept as
+ * .prev, and the prober restarts) or `revert HASH yes|no` (a rollback: the files of identity HASH, current
+ * or .prev, or none at all, and the prober running or not; running means restarted, so it writes its maps
+ * into the table the rollback restored).
+ */
+const PROBER_JOB = `${HEAD}owner=$1
+case "$owner" in ''|*[!A-Za-z0-9_]*) echo "lbgw: invalid owner tag" >&2; exit 64 ;; esac
+${DEFS}
+cur_sh=$lib/prober.sh cur_conf=$lib/prober.conf
+case "$2" in
+install)
+  if [ "$(files_hash "$cur_sh.new" "$cur_conf.new")" = none ]; then echo "lbgw: no staged prober files" >&2; exit 1; fi
+  stop_prober
+  if [ "$(files_hash "$cur_sh" "$cur_conf")" != none ]; then
+    mv -f "$cur_sh" "$cur_sh.prev"
+    mv -f "$cur_conf" "$cur_conf.prev"
+  fi
+  mv -f "$cur_sh.new" "$cur_sh"
+  mv -f "$cur_conf.new" "$cur_conf"
+  start_prober
+  ;;
+revert)
+  want=$3
+  stop_prober
+  if [ "$want" = none ]; then
+    rm -f "$cur_sh" "$cur_conf"
+  elif [ "$(files_hash "$cur_sh" "$cur_conf")" != "$want" ]; then
+    [ "$(files_hash "$cur_sh.prev" "$cur_conf.prev")" = "$want" ] ||
+      { echo "lbgw: the previous prober ($want) is no longer on the gateway" >&2; exit 1; }
+    for f in "$cur_sh" "$cur_conf"; do
+      if [ -f "$f" ]; then mv -f "$f" "$f.undo"; fi
+      mv -f "$f.prev" "$f"
+      if [ -f "$f.undo" ]; then mv -f "$f.undo" "$f.prev"; fi
+    done
+  fi
+  if [ "$want" != none ] && [ "$4" = yes ]; then start_prober; fi
+  ;;
+*) echo "lbgw: unknown prober job $2" >&2; exit 64 ;;
+esac
+`;
+
+/**
+ * Installs the prober files and (re)starts the prober, or (section "revert": "HASH yes|no") puts back the
+ * prober read before a failed apply. The work is the detached prober job; this script stages its input,
+ * starts it, waits for it and reports its result. stdin: owner, script and conf, or revert.
+ */
 export const PROBER_INSTALL_SCRIPT = `${PRELUDE}
 mkdir -p "$lib" "$run"
-cp "$in/script" "$lib/prober.sh.new"
-cp "$in/conf" "$lib/prober.conf.new"
-chmod 0755 "$lib/prober.sh.new"
-chmod 0644 "$lib/prober.conf.new"
-stop_prober
-mv -f "$lib/prober.sh.new" "$lib/prober.sh"
-mv -f "$lib/prober.conf.new" "$lib/prober.conf"
-if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1 &&
-  [ "$(readlink /proc/1/ns/net 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ]; then
-  # systemd is PID 1 in this network namespace: a unit, so the prober survives reboots.
-  cat >"/etc/systemd/system/$unit" <<EOF
-[Unit]
-Description=lbgw health prober ($owner)
-After=network-online.target
-
-[Service]
-ExecStart=/bin/sh $lib/prober.sh run
-Restart=always
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-EOF
-  systemctl daemon-reload
-  systemctl enable "$unit" >/dev/null 2>&1
-  systemctl restart "$unit"
+lock_box -x
+if [ -f "$in/revert" ]; then
+  read -r want running <"$in/revert" || true
+  case "$want" in none) ;; ''|*[!0-9a-f]*) echo "lbgw: bad revert $want" >&2; exit 64 ;; esac
+  case "$running" in yes|no) ;; *) echo "lbgw: bad revert state $running" >&2; exit 64 ;; esac
+  set -- revert "$want" "$running"
 else
-  # No systemd here (a container or a namespace): a supervised background process in its own session.
-  rm -f "$run/pid"
-  setsid sh "$lib/prober.sh" supervise </dev/null >/dev/null 2>&1 &
-  i=0
-  while [ ! -s "$run/pid" ] && [ "$i" -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-  prober_running || { echo "lbgw: the prober did not start (see $run/log)" >&2; exit 1; }
+  cp "$in/script" "$lib/prober.sh.new"
+  cp "$in/conf" "$lib/prober.conf.new"
+  chmod 0755 "$lib/prober.sh.new"
+  chmod 0644 "$lib/prober.conf.new"
+  set -- install
 fi
+job=$(cat <<'LBGW_JOB_EOF'
+${PROBER_JOB}LBGW_JOB_EOF
+)
+setsid sh -c "$job" lbgw-prober-job "$owner" "$@" </dev/null >"$run/job.log" 2>&1 &
+status=0
+wait "$!" || status=$?
+if [ "$status" -ne 0 ]; then cat "$run/job.log" >&2; fi
+exit "$status"
 `;
 
 /** Deletes what the resource owns besides ip rules and routes. stdin: owner, ipbatch (owned rules/routes). */
 export const TEARDOWN_SCRIPT = `${PRELUDE}
+if [ -d "$run" ]; then lock_box -x; fi
 stop_prober
 if nft list table inet "lbgw_$owner" >/dev/null 2>&1; then nft delete table inet "lbgw_$owner"; fi
 if [ -s "$in/ipbatch" ]; then ip -4 -batch "$in/ipbatch"; fi

@@ -167,7 +167,9 @@ export class LinuxSession {
         client.removeListener("close", closedEarly);
         resolve();
       });
-      client.once("error", fail);
+      // `on`, not `once`: ssh2 can report a failure twice (a handshake timeout, then "Connection lost
+      // before handshake" when the socket closes), and an "error" without a listener would crash the process.
+      client.on("error", fail);
       client.once("close", closedEarly);
       try {
         client.connect(config);

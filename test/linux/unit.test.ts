@@ -3,7 +3,7 @@
  * command lines, host-key pinning, stdin framing, the read-back canonical form and no-op detection, and
  * the prober's slot arithmetic (its real sh/awk code, run locally).
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,7 +11,14 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { actualLines, diffState, type DeviceState } from "../../provider/linux/apply";
 import { canonicalRule, desiredLines, parseNftTable, ruleArgs } from "../../provider/linux/lines";
-import { frame, unframe } from "../../provider/linux/remote";
+import {
+  frame,
+  PROBER_INSTALL_SCRIPT,
+  READ_SCRIPT,
+  SYSCTL_SCRIPT,
+  TEARDOWN_SCRIPT,
+  unframe,
+} from "../../provider/linux/remote";
 import { nftReplaceFile, printTable, renderLinux } from "../../provider/linux/render";
 import { commandLine, fingerprint, hostKeyCheck, shellQuote } from "../../provider/linux/session";
 import { renderLinuxScript } from "../../provider/linux/script";
@@ -186,9 +193,25 @@ describe("command lines", () => {
 
   test("stdin framing round-trips and refuses marker lines", () => {
     const text = frame({ owner: "gw", set: "a 1\nb 2\n", empty: "" });
-    expect(text).toBe("@@lbgw owner\ngw\n@@lbgw set\na 1\nb 2\n@@lbgw empty\n");
+    expect(text).toBe("@@lbgw owner\ngw\n@@lbgw set\na 1\nb 2\n@@lbgw empty\n@@lbgw end\n");
+    expect(() => frame({ end: "" })).toThrow(/bad section/);
     expect(unframe("noise\n@@lbgw one\nx\ny\n@@lbgw two\n").get("one")).toBe("x\ny");
     expect(() => frame({ conf: "@@lbgw owner\nevil\n" })).toThrow(/marker/);
+  });
+
+  test("every remote script refuses an input cut short (a connection dropped while sending it)", () => {
+    const d = render(seed003());
+    const full = frame({ owner: "gw", script: d.prober.script, conf: d.prober.conf });
+    const cuts = [full.length - "@@lbgw end\n".length, Math.floor(full.length / 2), 20];
+    for (const text of [READ_SCRIPT, SYSCTL_SCRIPT, PROBER_INSTALL_SCRIPT, TEARDOWN_SCRIPT])
+      for (const cut of cuts) {
+        const r = spawnSync("sh", ["-c", text, "lbgw"], { input: full.slice(0, cut), encoding: "utf8" });
+        expect({ cut, status: r.status, stderr: r.stderr }).toEqual({
+          cut,
+          status: 65,
+          stderr: "lbgw: the input ended early (connection dropped?): nothing was changed\n",
+        });
+      }
   });
 });
 
@@ -259,7 +282,7 @@ describe("read-back and reconcile", () => {
     routes: [...d.routes],
     addrs,
     sysctls: new Map(d.sysctls.map((s) => [s.path, s.value])),
-    saved: new Set(d.sysctls.map((s) => s.path)),
+    saved: new Map(d.sysctls.map((s) => [s.path, "0"])),
     prober: { hash: d.prober.hash, running: true, maps: [], state: "" },
   });
 
@@ -292,9 +315,45 @@ describe("read-back and reconcile", () => {
     if (!slots) throw new Error("no slots");
     slots.elements = slots.elements.map((e) => e.replace(/0x00000101$/, "0x00000102"));
     expect(diffState(d, state).nft).toBeDefined();
-    state.prober.maps = slots.elements.map((e) => `slots ${e}`);
+    const record = [`hash ${d.prober.hash}`, ...slots.elements.map((e) => `slots ${e}`)];
+    state.prober.maps = record;
     expect(actualLines(d, state)).toEqual(desiredLines(d));
     expect(diffState(d, state).nft).toBeUndefined();
+
+    // Exactly what this configuration's prober owns: a record of another configuration (or none), another
+    // key, or a value that is not one of the links' marks is drift.
+    const driftWith = (maps: string[], elements = slots.elements) => {
+      const s = converged();
+      const o = s.nft?.objects.find((x) => x.name === "slots");
+      if (!o) throw new Error("no slots");
+      o.elements = [...elements];
+      s.prober.maps = maps;
+      return diffState(d, s).nft !== undefined;
+    };
+    expect(driftWith(record)).toBe(false);
+    expect(driftWith(record.slice(1))).toBe(true);
+    expect(driftWith(["hash 0123456789abcdef", ...record.slice(1)])).toBe(true);
+    const extraKey = [...slots.elements, "4 : 0x00000102"];
+    expect(driftWith([record[0], ...extraKey.map((e) => `slots ${e}`)], extraKey)).toBe(true);
+    const foreign = slots.elements.map((e, i) => (i === 0 ? e.replace(/0x[0-9a-f]+$/, "0x00000999") : e));
+    expect(driftWith([record[0], ...foreign.map((e) => `slots ${e}`)], foreign)).toBe(true);
+  });
+
+  test("a removed uplink's recorded sysctls: shown until restored, and the apply restores and forgets them", () => {
+    const state = converged();
+    expect(diffState(d, state).sysctls).toBeUndefined();
+    state.saved.set("net/ipv4/conf/wan3/rp_filter", "1");
+    state.sysctls.set("net/ipv4/conf/wan3/rp_filter", "2");
+    const c = diffState(d, state);
+    // The script gets the wanted values only: whatever else it recorded, it puts back and forgets.
+    expect(c.sysctls).toBe(d.sysctls.map((s) => `${s.path} ${s.value}`).join("\n") + "\n");
+    expect(c.nft).toBeUndefined();
+    expect(c.prober).toBe(false);
+    expect(actualLines(d, state)).toEqual([
+      ...desiredLines(d).filter((l) => !l.startsWith("prober ")),
+      "sysctl net.ipv4.conf.wan3.rp_filter = 2 (to restore: 1)",
+      ...desiredLines(d).filter((l) => l.startsWith("prober ")),
+    ]);
   });
 
   test("drift: a hand-edited rule, a removed route, a new DHCP address, a stopped prober", () => {

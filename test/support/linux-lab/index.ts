@@ -691,7 +691,8 @@ export class Lab {
 
   /** The gateway's state, for "destroy/delete leaves it as it was" assertions. */
   async snapshot(): Promise<GatewaySnapshot> {
-    const sysctlRe = "^net\\.ipv4\\.(ip_forward|conf\\..*\\.(rp_filter|src_valid_mark|forwarding))$";
+    const sysctlRe =
+      "^net\\.ipv4\\.(ip_forward|conf\\..*\\.(rp_filter|src_valid_mark|forwarding|ignore_routes_with_linkdown))$";
     const [nft, ipRule, routes, sysctls] = await Promise.all([
       this.exec("gw", ["nft", "list", "ruleset"], { check: true }),
       this.exec("gw", ["ip", "rule", "show"], { check: true }),

@@ -166,10 +166,10 @@ export function sshdConfig(o: {
   ].join("\n");
 }
 
-/** Starts `sshd -D` in the namespace and resolves once it answers with its SSH banner. */
 /** Directories each lab gateway has to itself (tmpfs in its sshd's mount namespace). */
 export const PRIVATE_DIRS = ["/usr/local/lib/lbgw", "/run/lbgw"];
 
+/** Starts `sshd -D` in the namespace and resolves once it answers with its SSH banner. */
 export async function startSshd(o: {
   netns: string;
   configPath: string;

@@ -1,0 +1,110 @@
+/**
+ * What the Linux backend's lab suites (test/linux, test/faults/linux.test.ts) share: the root-only suite
+ * wrapper, a spec aimed at the lab's gateway, the backend with the test seam, the gateway's sshd session
+ * processes, and long-lived TCP servers and connections (socat) in the lab's namespaces. (A resource's on-box files live in the lab gateway's private tmpfs: they go with it.)
+ */
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { linuxBackend, type LinuxBackend } from "../../provider/linux/backend";
+import type { SessionHooks } from "../../provider/linux/session";
+import { buildPlan } from "../../provider/plan/plan";
+import { parseSpec, type Spec, type SpecInput } from "../../provider/spec/schema";
+import type { Lab } from "../support/linux-lab";
+
+/**
+ * `describe` as root, where the lab can be built (CI runs as root); anywhere else `describe.skip` with a
+ * banner saying so, so a skipped run is never mistaken for a green one.
+ */
+export function rootSuite(what: string): jest.Describe {
+  if (process.getuid?.() === 0) return describe;
+  process.stderr.write(
+    "\n" + "#".repeat(78) + `\n#  SKIPPED: ${what} need root (CI runs as root)\n` + "#".repeat(78) + "\n",
+  );
+  return describe.skip;
+}
+
+/** The arguments of a spec besides owner and target. */
+export type GatewayArgs = Omit<SpecInput, "owner" | "target">;
+
+/** `target.linux` of the lab's gateway: root with the lab's key, its host key pinned. */
+export function labTarget(lab: Lab, over: Record<string, unknown> = {}) {
+  return {
+    host: lab.ssh.host,
+    port: lab.ssh.port,
+    privateKey: lab.ssh.privateKey,
+    hostKey: lab.ssh.hostKey,
+    timeout: "20s",
+    ...over,
+  };
+}
+
+/** A checked spec for the lab's gateway (throws with the failures if `args` are invalid). */
+export function labSpec(lab: Lab, owner: string, args: GatewayArgs): Spec {
+  const r = parseSpec({ owner, target: { linux: labTarget(lab) }, ...args });
+  if (!r.ok) throw new Error(JSON.stringify(r.failures));
+  return r.spec;
+}
+
+/** The backend of a spec, with the session's test seam. */
+export const labBackend = (spec: Spec, hooks: SessionHooks = {}): Promise<LinuxBackend> =>
+  linuxBackend(spec, buildPlan(spec), { hooks });
+
+/** PIDs of the gateway's per-connection sshd processes ("sshd: root@notty", "[priv]"), never the listener. */
+export function sshdSessionPids(lab: Lab): number[] {
+  return lab.processes().filter((pid) => {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      return /^sshd: /.test(cmd) && !/\[listener\]/.test(cmd);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** SIGKILL each pid that still exists; returns the ones signalled. */
+export function killAll(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, "SIGKILL");
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * A TCP server (socat) on `port` in network namespace `netns`, serving each connection with the socat
+ * address `handler` (e.g. "EXEC:cat"); resolves once it listens. The caller kills it.
+ */
+export async function tcpServer(
+  netns: string,
+  port: number,
+  handler: string,
+  bind?: string,
+): Promise<ChildProcess> {
+  const listen = `TCP-LISTEN:${port},fork,reuseaddr${bind ? `,bind=${bind}` : ""}`;
+  const server = spawn("ip", ["netns", "exec", netns, "socat", listen, handler], { stdio: "ignore" });
+  const started = Date.now();
+  const listening = () =>
+    spawnSync("ip", ["netns", "exec", netns, "ss", "-Hltn", `sport = :${port}`], {
+      encoding: "utf8",
+    }).stdout.trim() !== "";
+  while (!listening()) {
+    if (server.exitCode !== null || Date.now() - started > 5000) {
+      server.kill("SIGKILL");
+      throw new Error(`socat ${listen} in ${netns} did not listen`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return server;
+}
+
+/** A TCP connection (socat) from address `from` in `netns` to `to`:`port`: its stdin and stdout. */
+export const tcpConnection = (
+  netns: string,
+  from: string,
+  to: string,
+  port: number,
+): ChildProcessWithoutNullStreams =>
+  spawn("ip", ["netns", "exec", netns, "socat", "-", `TCP:${to}:${port},bind=${from}`]);
