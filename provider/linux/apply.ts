@@ -7,8 +7,8 @@
  * - iproute2: one `ip -batch` with `route replace` for missing routes, `rule add` for missing rules, then
  *   `rule del` / `route del` for owned ones no longer wanted (owned = fixed priority range + our tables).
  * - sysctls and the prober through fixed scripts (remote.ts) whose data comes on stdin.
- * - A failed write restores the owned nft table, rules and routes read before it (on a new connection if
- *   the old one died); either way a rerun converges.
+ * - A failed write restores the owned nft table, rules, routes, sysctls and prober read before it (on a
+ *   new connection if the old one died); either way a rerun converges.
  */
 import type { Logger } from "../common/lock";
 import { silent, withDeviceLock } from "../common/lock";
@@ -283,7 +283,7 @@ export async function applyLinux(
       throw new LinuxApplyError(
         `applying to ${target.host} failed: ${(e as Error).message}. ` +
           (restored
-            ? "The previous nft table, rules, routes and prober were restored."
+            ? "The previous nft table, rules, routes, sysctls and prober were restored."
             : "Could not restore the previous state: run the update again to converge."),
         restored,
       );
@@ -325,6 +325,20 @@ async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes):
 }
 
 /**
+ * The sysctl script's input that takes the recorded sysctls from `now` back to `before`: the keys recorded
+ * then, at their values then (the script restores and forgets keys recorded since: a first create that
+ * failed leaves every sysctl as it found it). Undefined when nothing differs.
+ */
+export function sysctlsToRestore(before: DeviceState, now: DeviceState): string | undefined {
+  const keys = [...before.saved.keys()].filter((k) => before.sysctls.has(k));
+  const same =
+    now.saved.size === before.saved.size &&
+    [...now.saved.keys()].every((k) => before.saved.has(k)) &&
+    keys.every((k) => now.sysctls.get(k) === before.sysctls.get(k));
+  return same ? undefined : keys.map((k) => `${k} ${before.sysctls.get(k)}\n`).join("");
+}
+
+/**
  * Puts back the nft table, rules, routes and prober read before the failed apply. Its first read waits
  * for a prober job the failed session may have left running on the gateway; the prober is then put back
  * (its previous files, kept by the job) and restarted, so it writes its maps into the restored table.
@@ -354,6 +368,12 @@ async function rollback(
           : undefined;
       if (nft) await session.check("restoring the nft table", NFT, { input: nft, write: true });
       if (batch) await session.check("restoring rules and routes", IP_BATCH, { input: batch, write: true });
+      const sysctls = sysctlsToRestore(before, now);
+      if (sysctls !== undefined)
+        await session.check("restoring sysctls", script(SYSCTL_SCRIPT), {
+          input: frame({ owner: d.owner, set: sysctls }),
+          write: true,
+        });
       const had = before.prober.hash !== undefined || before.prober.running;
       const has = now.prober.hash !== undefined || now.prober.running;
       if (had || has)

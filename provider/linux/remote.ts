@@ -229,11 +229,13 @@ while read -r p v; do
   fi
   [ "$(cat "$f")" = "$v" ] || printf '%s\\n' "$v" >"$f"
 done <"$in/set"
-awk 'NR == FNR { want[$1] = 1; next } !($1 in want)' "$in/set" "$saved" >"$in/drop"
+# Which file a line is from by name: NR == FNR would take an empty set (a rollback to nothing) as the
+# saved file, and forget every record without restoring it.
+awk -v set="$in/set" 'FILENAME == set { want[$1] = 1; next } !($1 in want)' "$in/set" "$saved" >"$in/drop"
 while read -r p v; do
   if valid_path "$p" && [ -w "/proc/sys/$p" ]; then printf '%s\\n' "$v" >"/proc/sys/$p"; fi
 done <"$in/drop"
-awk 'NR == FNR { want[$1] = 1; next } ($1 in want)' "$in/set" "$saved" >"$saved.new"
+awk -v set="$in/set" 'FILENAME == set { want[$1] = 1; next } ($1 in want)' "$in/set" "$saved" >"$saved.new"
 mv -f "$saved.new" "$saved"
 `;
 

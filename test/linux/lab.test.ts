@@ -647,6 +647,30 @@ suite("Linux backend on the namespace lab", () => {
     expect(await b.read(log)).toEqual(b.desiredLines());
   });
 
+  test("a first create that fails is rolled back completely: sysctls included, the gateway as before", async () => {
+    const b = await backend(spec());
+    await b.destroy(log);
+    const before = await lab.snapshot();
+    // Commands of a create: read, ip -batch, sysctls, nft, prober; dropped once the sysctls are set.
+    const faulty = await backend(spec(), {
+      beforeCommand: (session: { dropConnection(): void }, index: number) => {
+        if (index === 3) session.dropConnection();
+      },
+    });
+    const err = await faulty.apply(log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LinuxApplyError);
+    expect((err as LinuxApplyError).message).toContain("sysctls and prober were restored");
+    const after = await lab.snapshot();
+    expect(after.sysctls).toEqual(before.sysctls);
+    expect(after.nft).toEqual(before.nft);
+    expect(after.ipRule).toEqual(before.ipRule);
+    expect(after.routes).toEqual(before.routes);
+    const saved = await lab.exec("gw", ["cat", `/usr/local/lib/lbgw/${owner}/sysctl.saved`]);
+    expect(saved.stdout.trim()).toBe("");
+    await b.apply(log);
+    expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
   test("destroy leaves the gateway exactly as before; foreign tables and rules survive", async () => {
     const b = await backend(spec());
     await b.apply(log);

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
-import { actualLines, diffState, type DeviceState } from "../../provider/linux/apply";
+import { actualLines, diffState, sysctlsToRestore, type DeviceState } from "../../provider/linux/apply";
 import { canonicalRule, desiredLines, parseNftTable, ruleArgs } from "../../provider/linux/lines";
 import {
   frame,
@@ -374,6 +374,22 @@ describe("read-back and reconcile", () => {
     expect(lines).toContain("nft inet lbgw_gw chain egress: counter packets 0 bytes 0");
     expect(lines).toContain("ip rule pref 10202 from 10.112.0.2 lookup 102");
     expect(lines).toContain(`prober /usr/local/lib/lbgw/gw/prober.sh ${d.prober.hash} stopped`);
+  });
+
+  test("a rollback puts the recorded sysctls back as they were, and restores what the failed apply recorded", () => {
+    const before = converged();
+    expect(sysctlsToRestore(before, converged())).toBeUndefined();
+    const [first] = d.sysctls;
+    // The failed apply recorded a new key and changed a recorded one.
+    const now = converged();
+    now.saved.set("net/ipv4/conf/wan3/rp_filter", "1");
+    now.sysctls.set(first.path, "7");
+    const input = sysctlsToRestore(before, now);
+    expect(input?.split("\n").filter(Boolean)).toEqual(d.sysctls.map((s) => `${s.path} ${s.value}`));
+    // Nothing recorded before (a first create): the input is empty, so the script restores every key.
+    const fresh = { ...converged(), saved: new Map<string, string>() };
+    expect(sysctlsToRestore(fresh, now)).toBe("");
+    expect(sysctlsToRestore(fresh, fresh)).toBeUndefined();
   });
 
   test("nft listing with wrapped elements and a dynamic map parses into the same objects", () => {
