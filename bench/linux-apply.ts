@@ -4,7 +4,7 @@
  * round trips: channel open, exec, stdin, exit status) and its wall time, connection included.
  */
 import { createLab } from "../test/support/linux-lab";
-import { weightedFailover } from "../examples/linux-weighted-failover/gateway";
+import { exampleArgs } from "../test/linux/support";
 import type { Section } from "./lib";
 import { median, progress, round } from "./lib";
 import { backendFor, labSpec, removeOwnerFiles, silentLog } from "./lab";
@@ -13,22 +13,8 @@ export async function benchLinuxApply(opts: { repeats: number }): Promise<Sectio
   const lab = await createLab({ uplinks: 2, clients: 4, label: "bench/linux-apply" });
   const owner = `ba${lab.id}`;
   try {
-    const a = lab.addresses;
-    const site = (w1: number) => {
-      const w = weightedFailover({
-        lanInterface: a.lanIface,
-        lanNetwork: a.lanNet,
-        uplinks: [0, 1].map((i) => ({
-          interface: a.uplinks[i].iface,
-          gateway: a.uplinks[i].gateway,
-          probeTarget: a.uplinks[i].probeTarget,
-        })) as [never, never],
-      });
-      w.links[0].weight = w1;
-      return w;
-    };
-    const base = await backendFor(labSpec(lab, owner, site(3)));
-    const changed = await backendFor(labSpec(lab, owner, site(1)));
+    const base = await backendFor(labSpec(lab, owner, exampleArgs(lab)));
+    const changed = await backendFor(labSpec(lab, owner, exampleArgs(lab, { weights: [1, 1] })));
     const runs: Record<string, Array<{ ms: number; commands: number; writes: number }>> = {
       create: [],
       "no-op": [],

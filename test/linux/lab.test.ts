@@ -4,13 +4,13 @@
  * One lab for the whole file (tests run in order and build on each other), destroyed in afterAll.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { weightedFailover } from "../../examples/linux-weighted-failover/gateway";
 import { LinuxApplyError } from "../../provider/linux/apply";
 import { renderLinuxScript } from "../../provider/linux/script";
 import { buildPlan } from "../../provider/plan/plan";
 import type { Spec } from "../../provider/spec/schema";
 import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
 import {
+  exampleArgs,
   labBackend as backend,
   labSpec,
   rootSuite,
@@ -47,20 +47,7 @@ suite("Linux backend on the namespace lab", () => {
 
   /** The linux-weighted-failover example on uplinks 1 and 2 (uplink 3 is only for adding and removing). */
   const spec = (over: Partial<GatewayArgs> = {}, sticky: false | { timeout: string } = false): Spec => {
-    const a = lab.addresses;
-    return labSpec(lab, owner, {
-      ...weightedFailover({
-        lanInterface: a.lanIface,
-        lanNetwork: a.lanNet,
-        uplinks: [0, 1].map((i) => ({
-          interface: a.uplinks[i].iface,
-          gateway: a.uplinks[i].gateway,
-          probeTarget: a.uplinks[i].probeTarget,
-        })) as [never, never],
-        sticky,
-      }),
-      ...over,
-    });
+    return labSpec(lab, owner, { ...exampleArgs(lab, { sticky }), ...over });
   };
 
   const shares = (results: Array<{ seenAs: string }>) => {

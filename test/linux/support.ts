@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import { weightedFailover, type UplinkSite } from "../../examples/linux-weighted-failover/gateway";
 import { linuxBackend, type LinuxBackend } from "../../provider/linux/backend";
 import type { SessionHooks } from "../../provider/linux/session";
 import { buildPlan } from "../../provider/plan/plan";
@@ -43,6 +44,25 @@ export function labSpec(lab: Lab, owner: string, args: GatewayArgs): Spec {
   const r = parseSpec({ owner, target: { linux: labTarget(lab) }, ...args });
   if (!r.ok) throw new Error(JSON.stringify(r.failures));
   return r.spec;
+}
+
+/** examples/linux-weighted-failover's arguments on the lab's uplinks 1 and 2 (3:1 unless `weights`). */
+export function exampleArgs(
+  lab: Lab,
+  opts: { weights?: [number, number]; sticky?: false | { timeout: string } } = {},
+): GatewayArgs {
+  const a = lab.addresses;
+  return weightedFailover({
+    lanInterface: a.lanIface,
+    lanNetwork: a.lanNet,
+    uplinks: [0, 1].map((i) => ({
+      interface: a.uplinks[i].iface,
+      gateway: a.uplinks[i].gateway,
+      probeTarget: a.uplinks[i].probeTarget,
+    })) as [UplinkSite, UplinkSite],
+    sticky: opts.sticky ?? false,
+    weights: opts.weights,
+  });
 }
 
 /** The backend of a spec, with the session's test seam. */
