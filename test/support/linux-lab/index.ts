@@ -37,6 +37,7 @@ import {
 } from "./proc";
 import { generateKeys, sshdConfig, startSshd, writeAccounts, type SudoMode } from "./ssh-setup";
 import {
+  type UplinkPlan,
   DEFAULT_CLIENTS,
   DEFAULT_UPLINKS,
   LAB_ID_RE,
@@ -151,15 +152,8 @@ export interface SshTarget {
   password: string;
 }
 
-export interface UplinkAddresses {
-  index: number;
-  iface: string;
-  address: string;
-  prefixLen: number;
-  gateway: string;
-  net: string;
-  probeTarget: string;
-}
+/** An uplink as the lab's users see it: its plan without the ISP's transit link to inet. */
+export type UplinkAddresses = Omit<UplinkPlan, "transitIsp" | "transitInet">;
 
 export interface LabAddresses {
   lanNet: string;
