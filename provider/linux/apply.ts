@@ -6,7 +6,8 @@
  *   packets see the old rules or the new ones, never a mix; foreign tables are never named.
  * - iproute2: one `ip -batch` with `route replace` for missing routes, `rule add` for missing rules, then
  *   `rule del` / `route del` for owned ones no longer wanted (owned = fixed priority range + our tables).
- * - sysctls and the prober through fixed scripts (remote.ts) whose data comes on stdin.
+ * - sysctls and the prober through fixed scripts (remote.ts) whose data comes on stdin; the prober's files
+ *   include boot.sh (script.ts), which its systemd unit runs after a reboot.
  * - A failed write restores the owned nft table, rules, routes, sysctls and prober read before it (on a
  *   new connection if the old one died); either way a rerun converges.
  */
@@ -30,6 +31,7 @@ import {
 import {
   frame,
   PROBER_INSTALL_SCRIPT,
+  proberInstallInput,
   READ_SCRIPT,
   script,
   SYSCTL_SCRIPT,
@@ -38,6 +40,7 @@ import {
 } from "./remote";
 import type { LinuxDesired, NftTable } from "./render";
 import { nftReplaceFile, OWNED_TABLES } from "./render";
+import { bootScript, proberFilesHash } from "./script";
 import type { LinuxTarget, SessionHooks } from "./session";
 import { LinuxSession, RemoteCommandError } from "./session";
 
@@ -206,7 +209,7 @@ export function diffState(d: LinuxDesired, state: DeviceState): Changes {
     nft: nftChanged ? nftReplaceFile(d.nft) : undefined,
     ipBatch,
     sysctls: sysctlsChanged ? d.sysctls.map((s) => `${s.path} ${s.value}`).join("\n") + "\n" : undefined,
-    prober: nftChanged || state.prober.hash !== d.prober.hash || !state.prober.running,
+    prober: nftChanged || state.prober.hash !== proberFilesHash(d) || !state.prober.running,
   };
 }
 
@@ -319,7 +322,7 @@ async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes):
   if (c.nft) await session.check("nft -f (the owned table)", NFT, { input: c.nft, write: true });
   if (c.prober)
     await session.check("installing the prober", script(PROBER_INSTALL_SCRIPT), {
-      input: frame({ owner: d.owner, script: d.prober.script, conf: d.prober.conf }),
+      input: proberInstallInput(d, bootScript(d)),
       write: true,
     });
 }

@@ -11,6 +11,7 @@ import { keyedRules } from "../common/rules";
 import type { DesiredRule, LinuxDesired, NftObject, NftTable } from "./render";
 import { compareElements, OWNED_TABLES, PRIO_FIRST, PRIO_LAST, PRIO_MAIN } from "./render";
 import { LIB_DIR } from "./prober";
+import { proberFilesHash } from "./script";
 
 /** `nft list table inet X` text → objects (elements of dynamic maps are runtime state and are dropped). */
 export function parseNftTable(text: string): NftTable | undefined {
@@ -272,7 +273,7 @@ export function desiredLines(d: LinuxDesired): string[] {
     ...desiredRuleLines(d.rules),
     ...sortRoutes(d.routes).map((r) => `ip route ${r}`),
     ...d.sysctls.map((s) => sysctlLine(s.path, s.value)),
-    proberLine(d.owner, d.prober.hash, true),
+    proberLine(d.owner, proberFilesHash(d), true),
   ];
 }
 

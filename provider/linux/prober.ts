@@ -10,9 +10,11 @@
  * It records what it wrote, with its configuration's hash (maps file, updated with the maps under a lock
  * the read takes too), so `read` can tell its changes from drift, and logs to a file and syslog.
  *
- * Files: /usr/local/lib/lbgw/<owner>/{prober.sh,prober.conf}, runtime /run/lbgw/<owner>/{pid,state,maps,log}.
- * Under systemd (PID 1, same network namespace) it runs as lbgw-<owner>-prober.service; elsewhere as a
- * setsid'd supervisor loop that restarts it (pidfile = the process group).
+ * Files: /usr/local/lib/lbgw/<owner>/{prober.sh,prober.conf,boot.sh}, runtime
+ * /run/lbgw/<owner>/{pid,state,maps,log,configured}. Under systemd (PID 1, same network namespace) it runs
+ * as lbgw-<owner>-prober.service, whose ExecStartPre (`prober.sh boot`) first restores the configuration
+ * after a reboot (boot.sh, see script.ts); elsewhere as a setsid'd supervisor loop that restarts it
+ * (pidfile = the process group).
  */
 import { createHash } from "node:crypto";
 import type { Plan } from "../plan/plan";
@@ -21,18 +23,19 @@ import { linkByName } from "../plan/plan";
 export interface ProberFiles {
   script: string;
   conf: string;
-  /** sha256 of script + conf, 16 hex digits: the prober's identity in the rule lines. */
+  /**
+   * sha256 of script + conf, 16 hex digits: the configuration's identity in the prober's own records (maps,
+   * state). The prober's rule line shows that of all its files, boot.sh included (script.ts).
+   */
   hash: string;
 }
 
 export const LIB_DIR = "/usr/local/lib/lbgw";
 export const RUN_DIR = "/run/lbgw";
 
-export function proberHash(script: string, conf: string): string {
-  return createHash("sha256")
-    .update(script + conf)
-    .digest("hex")
-    .slice(0, 16);
+/** sha256 of the files' concatenation, 16 hex digits (as `cat FILES | sha256sum | cut -c1-16` on the box). */
+export function proberHash(...files: string[]): string {
+  return createHash("sha256").update(files.join("")).digest("hex").slice(0, 16);
 }
 
 /** Seconds with millisecond precision, as sleep and ping -W take them. */
@@ -73,7 +76,8 @@ export function renderProber(plan: Plan): ProberFiles {
 
 /**
  * The prober. Modes: `run` (probe loop), `supervise` (restart `run` when it dies; the background mode),
- * `maps` (print the nft commands for the current state: used on HUP and at start).
+ * `boot` (the systemd unit's ExecStartPre: restore the configuration once per boot), `render-maps`
+ * (print the map rewrite for given link states).
  */
 export const PROBER_SCRIPT = `#!/bin/sh
 # lbgw health prober (installed by pulumi-loadbalanced-gateway; removed when the resource is deleted).
@@ -287,6 +291,21 @@ supervise() {
   done
 }
 
+# boot: the unit's ExecStartPre. After a reboot the nft table, rules, routes and sysctls are gone: boot.sh
+# (the configuration script without its prober step) puts them back before the prober starts. $RUN is on
+# tmpfs: "configured" is there from the apply (or this) until the next reboot, so an apply's restart of the
+# prober and the unit's own restarts leave the configuration (and the sticky map) alone.
+boot() {
+  [ ! -f "$RUN/configured" ] || return 0
+  if sh "$HERE/boot.sh"; then
+    : >"$RUN/configured"
+    log "configuration restored after a reboot (boot.sh)"
+  else
+    log "boot.sh failed: the configuration is not in place"
+    return 1
+  fi
+}
+
 # render-maps K:UP...: print the map rewrite for the given link states (diagnostics and tests).
 render_only() {
   for k in $LINKS; do set_ "L\${k}_UP" 1; done
@@ -297,7 +316,8 @@ render_only() {
 case "\${1:-run}" in
   run) run ;;
   supervise) supervise ;;
+  boot) boot ;;
   render-maps) shift; render_only "$@" ;;
-  *) echo "usage: prober.sh run|supervise|render-maps K:0|1..." >&2; exit 64 ;;
+  *) echo "usage: prober.sh run|supervise|boot|render-maps K:0|1..." >&2; exit 64 ;;
 esac
 `;

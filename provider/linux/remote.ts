@@ -10,6 +10,7 @@
  * dies during it cannot leave the prober stopped or half replaced, and reads wait for it to finish.
  */
 import { LIB_DIR, RUN_DIR } from "./prober";
+import type { LinuxDesired } from "./render";
 import { OWNED_TABLES } from "./render";
 
 const MARKER = "@@lbgw ";
@@ -48,6 +49,39 @@ export function unframe(output: string): Map<string, string> {
   flush();
   return sections;
 }
+
+/**
+ * The stdin of PROBER_INSTALL_SCRIPT that installs `d`'s prober with `boot` (script.ts's bootScript) as
+ * boot.sh. boot.sh carries framed data itself, so each of its non-empty lines travels behind a "|" (never a
+ * marker line), which the script strips.
+ */
+export const proberInstallInput = (d: LinuxDesired, boot: string): string =>
+  frame({
+    owner: d.owner,
+    script: d.prober.script,
+    conf: d.prober.conf,
+    boot: boot.replace(/^(?=.)/gm, "|"),
+  });
+
+/**
+ * The prober's systemd unit for `owner` with its files in `lib` (in DEFS: the shell's validated $owner
+ * and $lib, expanded by an unquoted here-document, so the text holds no other $, ` or \). ExecStartPre
+ * restores the configuration after a reboot (prober.sh boot: boot.sh, once per boot) before the prober runs.
+ */
+export const proberUnit = (owner: string, lib = `${LIB_DIR}/${owner}`): string => `[Unit]
+Description=lbgw health prober (${owner})
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStartPre=/bin/sh ${lib}/prober.sh boot
+ExecStart=/bin/sh ${lib}/prober.sh run
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
 
 const HEAD = `set -eu
 umask 022
@@ -124,22 +158,14 @@ prober_running() {
 }
 
 start_prober() {
+  # The configuration is in place for this boot: the unit's ExecStartPre leaves it alone ($run is tmpfs).
+  : >"$run/configured"
   if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null 2>&1 &&
     [ "$(readlink /proc/1/ns/net 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ]; then
-    # systemd is PID 1 in this network namespace: a unit, so the prober survives reboots.
+    # systemd is PID 1 in this network namespace: an enabled unit, so after a reboot the configuration
+    # (boot.sh) and the prober come back.
     cat >"/etc/systemd/system/$unit" <<EOF
-[Unit]
-Description=lbgw health prober ($owner)
-After=network-online.target
-
-[Service]
-ExecStart=/bin/sh $lib/prober.sh run
-Restart=always
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-EOF
+${proberUnit("$owner", "$lib")}EOF
     systemctl daemon-reload
     systemctl enable "$unit" >/dev/null 2>&1
     systemctl restart "$unit"
@@ -154,9 +180,16 @@ EOF
   prober_running || { echo "lbgw: the prober did not start (see $run/log)" >&2; exit 1; }
 }
 
-# The identity of prober files $1 and $2 (16 hex digits, as in the rule lines), or "none".
+# The identity of the prober files $lib/{prober.sh,prober.conf,boot.sh}$1 ($1: "", .new or .prev; 16 hex
+# digits, as in the rule lines), or "none". boot.sh may be missing (installed by an older version).
+files="prober.sh prober.conf boot.sh"
 files_hash() {
-  if [ -f "$1" ] && [ -f "$2" ]; then cat "$1" "$2" | sha256sum | cut -c1-16; else echo none; fi
+  if [ -f "$lib/prober.sh$1" ] && [ -f "$lib/prober.conf$1" ]; then
+    { cat "$lib/prober.sh$1" "$lib/prober.conf$1"; cat "$lib/boot.sh$1" 2>/dev/null || true; } |
+      sha256sum | cut -c1-16
+  else
+    echo none
+  fi
 }
 `;
 
@@ -203,7 +236,7 @@ sec sysctl
 sec saved
 cat "$lib/sysctl.saved" 2>/dev/null || true
 sec prober
-h=$(files_hash "$lib/prober.sh" "$lib/prober.conf")
+h=$(files_hash "")
 if [ "$h" != none ]; then printf 'hash %s\\n' "$h"; fi
 if prober_running; then echo "running yes"; else echo "running no"; fi
 sec maps
@@ -243,38 +276,41 @@ mv -f "$saved.new" "$saved"
  * The prober job, run detached from the SSH session (its own session without a terminal, so no hangup
  * reaches it; stdio on a file, so no broken pipe either) while holding the on-box lock: a dropped connection
  * cannot stop it halfway. (Signals are not ignored here: the prober it starts would inherit that.) Arguments:
- * owner, then `install` (the staged prober.{sh,conf}.new replace the current files, which are kept as
- * .prev, and the prober restarts) or `revert HASH yes|no` (a rollback: the files of identity HASH, current
- * or .prev, or none at all, and the prober running or not; running means restarted, so it writes its maps
- * into the table the rollback restored).
+ * owner, then `install` (the staged {prober.sh,prober.conf,boot.sh}.new replace the current files, which
+ * are kept as .prev, and the prober restarts) or `revert HASH yes|no` (a rollback: the files of identity
+ * HASH, current or .prev, or none at all, and the prober running or not; running means restarted, so it
+ * writes its maps into the table the rollback restored).
  */
 const PROBER_JOB = `${HEAD}owner=$1
 case "$owner" in ''|*[!A-Za-z0-9_]*) echo "lbgw: invalid owner tag" >&2; exit 64 ;; esac
 ${DEFS}
-cur_sh=$lib/prober.sh cur_conf=$lib/prober.conf
 case "$2" in
 install)
-  if [ "$(files_hash "$cur_sh.new" "$cur_conf.new")" = none ]; then echo "lbgw: no staged prober files" >&2; exit 1; fi
-  stop_prober
-  if [ "$(files_hash "$cur_sh" "$cur_conf")" != none ]; then
-    mv -f "$cur_sh" "$cur_sh.prev"
-    mv -f "$cur_conf" "$cur_conf.prev"
+  if [ "$(files_hash .new)" = none ] || [ ! -f "$lib/boot.sh.new" ]; then
+    echo "lbgw: no staged prober files" >&2; exit 1
   fi
-  mv -f "$cur_sh.new" "$cur_sh"
-  mv -f "$cur_conf.new" "$cur_conf"
+  stop_prober
+  if [ "$(files_hash "")" != none ]; then
+    for f in $files; do
+      rm -f "$lib/$f.prev"
+      if [ -f "$lib/$f" ]; then mv -f "$lib/$f" "$lib/$f.prev"; fi
+    done
+  fi
+  for f in $files; do mv -f "$lib/$f.new" "$lib/$f"; done
   start_prober
   ;;
 revert)
   want=$3
   stop_prober
   if [ "$want" = none ]; then
-    rm -f "$cur_sh" "$cur_conf"
-  elif [ "$(files_hash "$cur_sh" "$cur_conf")" != "$want" ]; then
-    [ "$(files_hash "$cur_sh.prev" "$cur_conf.prev")" = "$want" ] ||
+    for f in $files; do rm -f "$lib/$f"; done
+  elif [ "$(files_hash "")" != "$want" ]; then
+    [ "$(files_hash .prev)" = "$want" ] ||
       { echo "lbgw: the previous prober ($want) is no longer on the gateway" >&2; exit 1; }
-    for f in "$cur_sh" "$cur_conf"; do
+    for f in $files; do
+      f=$lib/$f
       if [ -f "$f" ]; then mv -f "$f" "$f.undo"; fi
-      mv -f "$f.prev" "$f"
+      if [ -f "$f.prev" ]; then mv -f "$f.prev" "$f"; fi
       if [ -f "$f.undo" ]; then mv -f "$f.undo" "$f.prev"; fi
     done
   fi
@@ -287,7 +323,8 @@ esac
 /**
  * Installs the prober files and (re)starts the prober, or (section "revert": "HASH yes|no") puts back the
  * prober read before a failed apply. The work is the detached prober job; this script stages its input,
- * starts it, waits for it and reports its result. stdin: owner, script and conf, or revert.
+ * starts it, waits for it and reports its result. stdin: owner, script, conf and boot (proberInstallInput),
+ * or revert.
  */
 export const PROBER_INSTALL_SCRIPT = `${PRELUDE}
 mkdir -p "$lib" "$run"
@@ -300,7 +337,8 @@ if [ -f "$in/revert" ]; then
 else
   cp "$in/script" "$lib/prober.sh.new"
   cp "$in/conf" "$lib/prober.conf.new"
-  chmod 0755 "$lib/prober.sh.new"
+  sed 's/^|//' "$in/boot" >"$lib/boot.sh.new"
+  chmod 0755 "$lib/prober.sh.new" "$lib/boot.sh.new"
   chmod 0644 "$lib/prober.conf.new"
   set -- install
 fi

@@ -88,6 +88,8 @@ export interface LinuxDesired {
   prober: ProberFiles;
   /** Prober-managed maps: their elements on the device may differ from `nft` while a link is down. */
   proberMaps: string[];
+  /** One line about the plan, for the header of the configuration script (script.ts). */
+  about: string;
 }
 
 export function renderLinux(plan: Plan): LinuxDesired {
@@ -105,6 +107,7 @@ export function renderLinux(plan: Plan): LinuxDesired {
     sysctls: renderSysctls(plan),
     prober: renderProber(plan),
     proberMaps: ["slots", "live"],
+    about: `strategy ${plan.strategy}, ${plan.links.length} uplinks`,
   };
 }
 

@@ -3,10 +3,14 @@
  * provider applies over SSH: the same routes and rules, the same sysctls and prober through the same fixed
  * scripts (remote.ts), the same nft table replacement. It is idempotent: running it twice changes nothing
  * the second time except re-adding the owned rules and routes.
+ *
+ * The same script without its prober step is boot.sh, installed with the prober: the prober's systemd unit
+ * runs it after a reboot, before the prober starts (`prober.sh boot`).
  */
 import type { Plan } from "../plan/plan";
 import type { Spec } from "../spec/schema";
-import { frame, PROBER_INSTALL_SCRIPT, SYSCTL_SCRIPT } from "./remote";
+import { proberHash } from "./prober";
+import { frame, PROBER_INSTALL_SCRIPT, proberInstallInput, SYSCTL_SCRIPT } from "./remote";
 import type { LinuxDesired } from "./render";
 import {
   nftReplaceFile,
@@ -27,20 +31,33 @@ function heredoc(command: string, body: string, tag: string): string {
   return `${command} <<'${delim}'\n${body.endsWith("\n") ? body : body + "\n"}${delim}`;
 }
 
-export function renderLinuxScript(spec: Spec, plan: Plan): string {
-  return linuxScript(
-    renderLinux(plan),
-    `strategy ${plan.strategy}, ${plan.links.length} uplinks, spec owner ${spec.owner}`,
-  );
+export interface LinuxScriptOptions {
+  /** Include the last step, which installs and (re)starts the prober; default true. */
+  prober?: boolean;
 }
 
-export function linuxScript(d: LinuxDesired, about: string): string {
+export function renderLinuxScript(spec: Spec, plan: Plan, opts: LinuxScriptOptions = {}): string {
+  if (spec.owner !== plan.owner) throw new Error(`spec owner ${spec.owner} is not the plan's ${plan.owner}`);
+  return linuxScript(renderLinux(plan), opts);
+}
+
+/** boot.sh: the configuration without the prober step, run by the prober's unit after a reboot. */
+export const bootScript = (d: LinuxDesired): string => linuxScript(d, { prober: false });
+
+/**
+ * The identity of the installed prober files (prober.sh, prober.conf, boot.sh): the hash in the prober's
+ * line, as files_hash (remote.ts) computes it on the gateway. A changed boot.sh is drift.
+ */
+export const proberFilesHash = (d: LinuxDesired): string =>
+  proberHash(d.prober.script, d.prober.conf, bootScript(d));
+
+export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): string {
   const table = d.nft.name;
   const fixed = d.rules.filter((r) => r.kind === "fixed");
   const source = d.rules.filter((r) => r.kind === "source");
   const out: string[] = [
     "#!/bin/sh",
-    `# pulumi-loadbalanced-gateway: Linux gateway configuration for owner ${d.owner} (${about}).`,
+    `# pulumi-loadbalanced-gateway: Linux gateway configuration for owner ${d.owner} (${d.about}).`,
     "# Run as root on the gateway. Owns: nft table inet " +
       table +
       ", routing tables " +
@@ -87,14 +104,14 @@ export function linuxScript(d: LinuxDesired, about: string): string {
     "",
     `# 4. The nft table, replaced in one transaction.`,
     heredoc("nft -f -", nftReplaceFile(d.nft), "NFT"),
-    "",
-    "# 5. The health prober: installed and (re)started.",
-    `LBGW_PROBER=$(cat <<'LBGW_CODE_EOF'\n${PROBER_INSTALL_SCRIPT}LBGW_CODE_EOF\n)`,
-    heredoc(
-      'sh -c "$LBGW_PROBER" lbgw',
-      frame({ owner: d.owner, script: d.prober.script, conf: d.prober.conf }),
-      "DATA",
-    ),
+    ...(opts.prober === false
+      ? []
+      : [
+          "",
+          "# 5. The health prober, with this script's steps 1-4 as boot.sh (its unit runs that after a reboot).",
+          `LBGW_PROBER=$(cat <<'LBGW_CODE_EOF'\n${PROBER_INSTALL_SCRIPT}LBGW_CODE_EOF\n)`,
+          heredoc('sh -c "$LBGW_PROBER" lbgw', proberInstallInput(d, bootScript(d)), "DATA"),
+        ]),
     `echo "lbgw: gateway configured for owner ${d.owner}"`,
   ];
   return out.join("\n") + "\n";

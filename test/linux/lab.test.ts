@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { LinuxApplyError } from "../../provider/linux/apply";
+import { proberUnit } from "../../provider/linux/remote";
 import { renderLinuxScript } from "../../provider/linux/script";
 import { buildPlan } from "../../provider/plan/plan";
 import type { Spec } from "../../provider/spec/schema";
@@ -632,6 +633,69 @@ suite("Linux backend on the namespace lab", () => {
     expect((await b.apply(log)).writes).toBe(0);
     await lab.exec("gw", ["sh", "-s"], { input: script, check: true });
     expect(await b.read(log)).toEqual(b.desiredLines());
+  });
+
+  test("after a reboot the unit's ExecStartPre puts the configuration back before the prober starts", async () => {
+    const s = spec();
+    const b = await backend(s);
+    await b.apply(log);
+    const lib = `/usr/local/lib/lbgw/${owner}`;
+    const run = `/run/lbgw/${owner}`;
+    const gw = async (argv: string[]) => (await lab.exec("gw", argv, { check: true })).stdout;
+    expect(await gw(["cat", `${lib}/boot.sh`])).toBe(renderLinuxScript(s, buildPlan(s), { prober: false }));
+    // What systemd runs before the prober (the lab has no systemd: run by hand, as the unit says).
+    const pre = /^ExecStartPre=(.+)$/m.exec(proberUnit(owner))?.[1].split(" ");
+    if (!pre) throw new Error(`no ExecStartPre in the unit:\n${proberUnit(owner)}`);
+
+    // An apply's restart of the prober (the configuration is in place for this boot) leaves it alone.
+    await gw(["ip", "rule", "del", "pref", "10300"]);
+    await gw(pre);
+    expect(await gw(["ip", "rule", "show", "pref", "10300"])).toBe("");
+
+    // A reboot: the table, the owned rules and routes, the sysctls, /run and the prober are gone.
+    await gw(["sh", "-c", 'kill -KILL -"$(cat "$1/pid")"; rm -rf "$1"', "sh", run]);
+    await gw(["nft", "delete", "table", "inet", `lbgw_${owner}`]);
+    await gw([
+      "sh",
+      "-c",
+      `for p in $(ip -4 rule show | awk -F: '$1 >= 10000 && $1 <= 10399 && / lookup (main|10[1-9]|11[0-6])( |$)/ { print $1 }'); do
+        ip -4 rule del pref "$p"
+      done
+      for t in $(seq 101 116); do ip -4 route flush table "$t" 2>/dev/null || true; done`,
+    ]);
+    await gw([
+      "sh",
+      "-c",
+      'while read -r p v; do echo "$v" >"/proc/sys/$p"; done <"$1"',
+      "sh",
+      `${lib}/sysctl.saved`,
+    ]);
+    const rebooted = await b.read(log);
+    expect(rebooted.filter((l) => /^(nft|ip) /.test(l))).toEqual([]);
+    expect(rebooted).toContainEqual(expect.stringMatching(/^prober \S+ [0-9a-f]{16} stopped$/));
+    expect(rebooted.filter((l) => l.startsWith("sysctl ") && !b.desiredLines().includes(l))).not.toEqual([]);
+
+    await gw(pre);
+    expect(await gw(["cat", `${run}/log`])).toMatch(/configuration restored after a reboot/);
+    // Then the prober, as the provider starts it where systemd is not PID 1.
+    await gw(["sh", "-c", 'setsid sh "$1/prober.sh" supervise </dev/null >/dev/null 2>&1 &', "sh", lib]);
+    await waitFor(
+      "the prober",
+      async () => (await lab.exec("gw", ["test", "-s", `${run}/state`])).code === 0,
+      5000,
+    );
+    expect(await b.read(log)).toEqual(b.desiredLines());
+    expect((await b.apply(log)).writes).toBe(0);
+
+    // boot.sh is one of the prober's files: a changed one is drift, and the next apply puts it back.
+    await gw(["sh", "-c", 'echo "# edited" >>"$1"', "sh", `${lib}/boot.sh`]);
+    const edited = await b.read(log);
+    expect(edited.filter((l) => !b.desiredLines().includes(l))).toEqual([
+      expect.stringMatching(new RegExp(`^prober ${lib}/prober.sh [0-9a-f]{16} running$`)),
+    ]);
+    expect((await b.apply(log)).writes).toBe(1);
+    expect(await b.read(log)).toEqual(b.desiredLines());
+    expect(await gw(["cat", `${lib}/boot.sh`])).toBe(renderLinuxScript(s, buildPlan(s), { prober: false }));
   });
 
   test("a first create that fails is rolled back completely: sysctls included, the gateway as before", async () => {

@@ -4,7 +4,7 @@
  * the prober's slot arithmetic (its real sh/awk code, run locally).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,6 +14,8 @@ import { canonicalRule, desiredLines, parseNftTable, ruleArgs } from "../../prov
 import {
   frame,
   PROBER_INSTALL_SCRIPT,
+  proberInstallInput,
+  proberUnit,
   READ_SCRIPT,
   SYSCTL_SCRIPT,
   TEARDOWN_SCRIPT,
@@ -21,7 +23,7 @@ import {
 } from "../../provider/linux/remote";
 import { nftReplaceFile, printTable, renderLinux } from "../../provider/linux/render";
 import { commandLine, fingerprint, hostKeyCheck, shellQuote } from "../../provider/linux/session";
-import { renderLinuxScript } from "../../provider/linux/script";
+import { bootScript, proberFilesHash, renderLinuxScript } from "../../provider/linux/script";
 import { buildPlan } from "../../provider/plan/plan";
 import { parseSpec, type Spec, type SpecInput } from "../../provider/spec/schema";
 
@@ -158,6 +160,41 @@ describe("render: seed 003's intent, fixed", () => {
     expect(sh).toContain(d.prober.conf.trimEnd());
     execFileSync("sh", ["-n"], { input: sh });
   });
+
+  test("boot.sh is the CLI script without its prober step; it is part of the prober files' identity", () => {
+    const sh = renderLinuxScript(seed003(), buildPlan(seed003()));
+    const boot = renderLinuxScript(seed003(), buildPlan(seed003()), { prober: false });
+    expect(bootScript(d)).toBe(boot);
+    const step5 = "\n# 5. The health prober";
+    expect(boot).not.toContain(step5);
+    expect(boot).not.toContain("LBGW_PROBER");
+    // Steps 1-4 are the same text; the CLI script then installs the prober with boot.sh.
+    expect(sh.slice(0, sh.indexOf(step5))).toBe(boot.slice(0, boot.lastIndexOf("\necho ") + 1));
+    expect(sh).toContain(proberInstallInput(d, boot));
+    execFileSync("sh", ["-n"], { input: boot });
+    // Sent framed (boot.sh carries framed data itself): no line of it is a marker line.
+    expect(boot).toMatch(/^@@lbgw owner$/m);
+    expect(proberInstallInput(d, boot)).toContain(`\n|${boot.split("\n")[0]}\n`);
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
+    expect(proberFilesHash(d)).toBe(sha(d.prober.script + d.prober.conf + boot));
+    expect(desiredLines(d)).toContain(
+      `prober /usr/local/lib/lbgw/gw/prober.sh ${proberFilesHash(d)} running`,
+    );
+  });
+
+  test("the prober's systemd unit restores the configuration (prober.sh boot) before the prober starts", () => {
+    const unit = proberUnit("gw").split("\n");
+    const pre = unit.indexOf("ExecStartPre=/bin/sh /usr/local/lib/lbgw/gw/prober.sh boot");
+    expect(pre).toBeGreaterThan(0);
+    expect(pre).toBeLessThan(unit.indexOf("ExecStart=/bin/sh /usr/local/lib/lbgw/gw/prober.sh run"));
+    expect(unit).toEqual(
+      expect.arrayContaining(["Wants=network-online.target", "After=network-online.target"]),
+    );
+    // The install job writes exactly this text, with the validated owner and its directory.
+    expect(PROBER_INSTALL_SCRIPT).toContain(`<<EOF\n${proberUnit("$owner", "$lib")}EOF\n`);
+    expect(d.prober.script).toMatch(/^ {2}boot\) boot ;;$/m);
+    expect(d.prober.script).toContain('sh "$HERE/boot.sh"');
+  });
 });
 
 describe("command lines", () => {
@@ -283,7 +320,7 @@ describe("read-back and reconcile", () => {
     addrs,
     sysctls: new Map(d.sysctls.map((s) => [s.path, s.value])),
     saved: new Map(d.sysctls.map((s) => [s.path, "0"])),
-    prober: { hash: d.prober.hash, running: true, maps: [], state: "" },
+    prober: { hash: proberFilesHash(d), running: true, maps: [], state: "" },
   });
 
   test("rule JSON prints back in `ip rule add` form", () => {
@@ -373,7 +410,7 @@ describe("read-back and reconcile", () => {
     const lines = actualLines(d, state);
     expect(lines).toContain("nft inet lbgw_gw chain egress: counter packets 0 bytes 0");
     expect(lines).toContain("ip rule pref 10202 from 10.112.0.2 lookup 102");
-    expect(lines).toContain(`prober /usr/local/lib/lbgw/gw/prober.sh ${d.prober.hash} stopped`);
+    expect(lines).toContain(`prober /usr/local/lib/lbgw/gw/prober.sh ${proberFilesHash(d)} stopped`);
   });
 
   test("a rollback puts the recorded sysctls back as they were, and restores what the failed apply recorded", () => {
@@ -436,6 +473,29 @@ describe("prober slot arithmetic (its own sh + awk)", () => {
       ],
     });
   const count = (slots: string[], mark: string) => slots.filter((s) => s.endsWith(mark)).length;
+
+  test("boot (the unit's ExecStartPre) runs boot.sh once per boot, and fails when it fails", () => {
+    const files = renderLinux(buildPlan(seed003())).prober;
+    const run = fs.mkdtempSync(path.join(dir, "run-"));
+    fs.writeFileSync(path.join(dir, "prober.sh"), files.script);
+    fs.writeFileSync(path.join(dir, "prober.conf"), files.conf);
+    const boot = (script: string) => {
+      fs.writeFileSync(path.join(dir, "boot.sh"), script);
+      return spawnSync("sh", [path.join(dir, "prober.sh"), "boot"], {
+        env: { ...process.env, LBGW_RUN: run },
+        encoding: "utf8",
+      }).status;
+    };
+    const ran = path.join(run, "ran");
+    expect(boot("exit 3\n")).not.toBe(0);
+    expect(fs.existsSync(path.join(run, "configured"))).toBe(false);
+    expect(boot(`echo x >>${ran}\n`)).toBe(0);
+    expect(boot(`echo x >>${ran}\n`)).toBe(0); // configured for this boot: an apply's restart
+    expect(fs.readFileSync(ran, "utf8")).toBe("x\n");
+    fs.rmSync(path.join(run, "configured")); // a reboot empties /run
+    expect(boot(`echo x >>${ran}\n`)).toBe(0);
+    expect(fs.readFileSync(ran, "utf8")).toBe("x\nx\n");
+  });
 
   test("all up: exactly the configured slots", () => {
     const d = render(seed003());
