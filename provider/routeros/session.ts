@@ -124,6 +124,23 @@ export class RosSession {
     // connect() made the Connector and its socket synchronously.
     const connector = (api as unknown as { connector: Connector }).connector;
     const socket = watchSocket(connector);
+    // A reply node-routeros cannot place (a tag we gave up on, or a service on that port that is not the
+    // API) throws inside its socket handler: that would crash the process, during the login as after it.
+    const receiver = connector.receiver;
+    const original = receiver.processRawData.bind(receiver);
+    receiver.processRawData = (data: Buffer) => {
+      try {
+        original(data);
+      } catch (e) {
+        ended(
+          new RosConnectionError(
+            live.session
+              ? `unreadable reply from ${where}: ${(e as Error).message}`
+              : `unreadable reply from ${where} during login (${(e as Error).message}): is it a RouterOS API service?`,
+          ),
+        );
+      }
+    };
     api.on("error", (e: Error) =>
       ended(new RosConnectionError(`connection to ${where} failed: ${socket.describe(e)}`)),
     );
@@ -143,7 +160,14 @@ export class RosSession {
         new Promise((_, reject) => {
           live.connectFailed = reject;
           timer = setTimeout(
-            () => reject(new RosConnectionError(`no answer from ${where} within ${target.timeoutMs} ms`)),
+            () =>
+              reject(
+                new RosConnectionError(
+                  socket.received
+                    ? `${where} answered, but not with a RouterOS API login reply within ${target.timeoutMs} ms: is it a RouterOS API service?`
+                    : `no answer from ${where} within ${target.timeoutMs} ms`,
+                ),
+              ),
             target.timeoutMs,
           );
         }),
@@ -158,16 +182,6 @@ export class RosSession {
     connector.socket.setNoDelay(true);
     const session = new RosSession(api, connector, target);
     live.session = session;
-    // A reply node-routeros cannot place (e.g. for a tag we gave up on) must not crash the process.
-    const receiver = connector.receiver;
-    const original = receiver.processRawData.bind(receiver);
-    receiver.processRawData = (data: Buffer) => {
-      try {
-        original(data);
-      } catch (e) {
-        live.session?.fail(new RosConnectionError(`unreadable reply from ${where}: ${(e as Error).message}`));
-      }
-    };
     return session;
   }
 
@@ -274,13 +288,17 @@ interface SocketWatch {
   /** The socket's first error ("ECONNRESET: read ECONNRESET"), else what node-routeros reported. */
   describe(reported: unknown): string;
   readonly code: string | undefined;
+  /** Bytes the peer sent (a service that answers, but not as the API, is told apart from silence). */
+  readonly received: number;
 }
 
 function watchSocket(connector: Connector): SocketWatch {
   let first: (Error & { code?: string }) | undefined;
   let connected = false;
+  let received = 0;
   // Ours runs before node-routeros' own listener, which destroys the Connector.
   connector.socket.prependListener("error", (e: Error) => (first ??= e));
+  connector.socket.prependListener("data", (d: Buffer) => (received += d.length));
   connector.once("connected", () => (connected = true));
   // node-routeros' Connector re-emits every socket 'error' and drops all its listeners when destroyed: a
   // second socket error (e.g. a late TLS alert or reset after the first error or after close) would then be
@@ -298,6 +316,9 @@ function watchSocket(connector: Connector): SocketWatch {
     },
     get code() {
       return first?.code;
+    },
+    get received() {
+      return received;
     },
     describe(reported) {
       if (first) return first.code ? `${first.code}: ${first.message}` : first.message;

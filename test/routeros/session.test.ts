@@ -204,6 +204,53 @@ describe("session over node-routeros", () => {
   });
 });
 
+describe("a port that is not a RouterOS API service", () => {
+  /** A TCP server that answers the login's first bytes with `reply`, and then stays silent. */
+  async function answering(reply: Buffer): Promise<{ port: number; close(): void }> {
+    const { createServer } = await import("node:net");
+    const sockets: net.Socket[] = [];
+    const server = createServer((s) => {
+      sockets.push(s);
+      s.once("data", () => s.write(reply));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    };
+  }
+  const word = (w: string) => Buffer.concat([Buffer.from([w.length]), Buffer.from(w)]);
+  const open = (port: number) =>
+    RosSession.open({ host: "127.0.0.1", port, username: "admin", password: "x", timeoutMs: 1500 });
+
+  test("a reply node-routeros cannot place during the login fails the connection (it used to crash the process)", async () => {
+    const peer = await answering(
+      Buffer.concat([word("!re"), word(".tag=other"), word("=x=1"), Buffer.from([0])]),
+    );
+    try {
+      await expect(open(peer.port)).rejects.toThrow(
+        /^unreadable reply from 127\.0\.0\.1:\d+ during login \(.*\): is it a RouterOS API service\?$/,
+      );
+    } finally {
+      peer.close();
+    }
+  });
+
+  test("a service that answers, but not as the API, is named as such instead of 'no answer'", async () => {
+    const peer = await answering(Buffer.from("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+    try {
+      await expect(open(peer.port)).rejects.toThrow(
+        /^127\.0\.0\.1:\d+ answered, but not with a RouterOS API login reply within 1500 ms: is it a RouterOS API service\?$/,
+      );
+    } finally {
+      peer.close();
+    }
+  });
+});
+
 describe("apply", () => {
   let sim: RouterOsSim;
   afterEach(async () => sim?.close());
