@@ -94,12 +94,15 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
  */
 export const LOCK_WAIT_S = 20;
 
-/** Paths, the on-box lock and the prober's process control; `$owner` is already validated. */
-const DEFS = `lib=${LIB_DIR}/$owner
+/** The owner's paths and the check of a path from the input; `$owner` is already validated. */
+const PATHS = `lib=${LIB_DIR}/$owner
 run=${RUN_DIR}/$owner
 unit=lbgw-$owner-prober.service
 valid_path() { case "$1" in ''|*..*|/*|*[!A-Za-z0-9_./@-]*) return 1 ;; esac; }
+`;
 
+/** PATHS, the on-box lock and the prober's process control. */
+const DEFS = `${PATHS}
 # The on-box lock ($run/lock on fd 9, flock(1) of util-linux or BusyBox; no locking where it is missing).
 # A prober job holds it exclusively from before it stops the prober until the new one runs; reads take it
 # shared. A job whose SSH session died runs to its end, and whatever comes next waits for it: nobody sees
@@ -195,15 +198,17 @@ files_hash() {
 
 /**
  * Every script's start: splits stdin into files, refuses an input cut short (its "end" section is missing:
- * the connection dropped while sending it), validates the owner tag, then DEFS.
+ * the connection dropped while sending it), validates the owner tag. PRELUDE adds DEFS; the sysctl script,
+ * which boot.sh and the rendered script carry too, needs only PATHS.
  */
-const PRELUDE = `${HEAD}in=$(mktemp -d "\${TMPDIR:-/tmp}/lbgw.XXXXXX")
+const INPUT = `${HEAD}in=$(mktemp -d "\${TMPDIR:-/tmp}/lbgw.XXXXXX")
 trap 'rm -rf "$in"' EXIT
 awk -v dir="$in" '/^@@lbgw [a-z]+$/ { f = dir "/" $2; printf "" > f; next } f != "" { print > f }'
 [ -f "$in/end" ] || { echo "lbgw: the input ended early (connection dropped?): nothing was changed" >&2; exit 65; }
 owner=$(cat "$in/owner" 2>/dev/null || true)
 case "$owner" in ''|*[!A-Za-z0-9_]*) echo "lbgw: invalid owner tag" >&2; exit 64 ;; esac
-${DEFS}`;
+`;
+const PRELUDE = `${INPUT}${DEFS}`;
 
 /** Prints everything `read` needs, one output section each. stdin: owner, sysctl (paths under /proc/sys). */
 export const READ_SCRIPT = `${PRELUDE}
@@ -249,7 +254,7 @@ cat "$run/state" 2>/dev/null || true
  * Sets sysctls, recording each one's previous value once (lib/sysctl.saved) so delete restores it; keys
  * recorded earlier but no longer wanted are restored now. stdin: owner, set ("path value" lines).
  */
-export const SYSCTL_SCRIPT = `${PRELUDE}
+export const SYSCTL_SCRIPT = `${INPUT}${PATHS}
 mkdir -p "$lib"
 saved=$lib/sysctl.saved
 [ -f "$saved" ] || : >"$saved"
