@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { isRoot } from "../skip";
 import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
 import {
   COMMAND_TIMEOUT_MS,
@@ -52,7 +53,6 @@ const FOREIGN_RULE = ["ip", "rule", "add", "pref", "10050", "from", "192.0.2.0/2
 /** What the tests compare of the gateway (see `snapshot` below). */
 type Observed = Omit<GatewaySnapshot, "processes"> & { prober?: number };
 
-const isRoot = process.getuid?.() === 0;
 if (!isRoot)
   banner([
     "SKIPPED: engine tests of examples/linux-weighted-failover need root (the namespace lab)",

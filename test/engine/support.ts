@@ -10,6 +10,7 @@
  * When the CLI cannot be had, the engine tests fail. The one exception: outside CI, on a machine that has
  * neither `pulumi` nor Go to build it, they are skipped with a loud banner (see `engineAvailability`).
  */
+import { banner } from "../skip";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -24,11 +25,6 @@ export const PULUMI_ENV = path.join(REPO, "scripts/pulumi-env.sh");
 export const ENSURE_TIMEOUT_MS = 40 * 60_000;
 /** One engine command takes seconds; this only catches a hang. */
 export const COMMAND_TIMEOUT_MS = 120_000;
-
-export function banner(lines: string[]): void {
-  const bar = "#".repeat(78);
-  process.stderr.write(`\n${bar}\n${lines.map((l) => `#  ${l}`).join("\n")}\n${bar}\n\n`);
-}
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? "")
@@ -53,6 +49,8 @@ export function engineAvailability(): { run: true } | { run: false; reason: stri
 }
 
 /** `describe`, or `describe.skip` after a loud banner when the engine genuinely cannot be had here. */
+export { banner };
+
 export function engineDescribe(what: string): jest.Describe {
   const a = engineAvailability();
   if (a.run) return describe;

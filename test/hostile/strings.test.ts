@@ -11,6 +11,7 @@
  *   Linux (as root, on the namespace lab's real sshd): every command line ssh2 sent is one of the
  *   provider's constant command lines, and the data on stdin is the same as with benign credentials.
  */
+import { rootSuite } from "../skip";
 import * as net from "node:net";
 import fc from "fast-check";
 import * as provider from "../../provider/index";
@@ -336,16 +337,7 @@ describe("Linux: hostile strings in every string field", () => {
     );
   });
 
-  const isRoot = process.getuid?.() === 0;
-  if (!isRoot)
-    process.stderr.write(
-      "\n" +
-        "#".repeat(78) +
-        "\n#  SKIPPED: hostile credentials on the lab's sshd need root (CI runs as root)\n" +
-        "#".repeat(78) +
-        "\n",
-    );
-  (isRoot ? describe : describe.skip)("on the namespace lab's sshd", () => {
+  rootSuite("hostile credentials on the lab's sshd")("on the namespace lab's sshd", () => {
     let lab: Lab;
     const lines: string[] = [];
     const inputs: string[] = [];

@@ -7,26 +7,9 @@ import { Client, type ConnectConfig } from "ssh2";
 import { createLab, ensureLabDeps, labSupported, sweepStaleLabs, type Lab } from "../support/linux-lab";
 import { markerPath } from "../support/linux-lab/cleanup";
 import { processAlive, run } from "../support/linux-lab/proc";
+import { rootSuite } from "../skip";
 
-const isRoot = process.platform === "linux" && process.getuid?.() === 0;
-const SKIP_MESSAGE = "SKIPPED: Linux lab tests need root (CI runs as root)";
-if (!isRoot) {
-  const banner = [
-    "",
-    "#".repeat(78),
-    `#  ${SKIP_MESSAGE}`,
-    "#  test/linux-lab/lab.test.ts builds network namespaces, veths and nftables rules.",
-    "#".repeat(78),
-    "",
-  ].join("\n");
-  // jest hides console output of a suite whose tests are all skipped: write to stderr directly as well
-  process.stderr.write(banner + "\n");
-  console.warn(banner);
-  // Justified skip: only when not root (namespaces need CAP_NET_ADMIN). CI runs as root, where this
-  // branch is not taken and every lab test runs; the named skipped test makes the reason visible.
-  test.skip(SKIP_MESSAGE, () => undefined);
-}
-const describeRoot = isRoot ? describe : describe.skip;
+const describeRoot = rootSuite("Linux lab tests (namespaces, veths and nftables rules)");
 
 jest.setTimeout(120_000);
 

@@ -12,17 +12,7 @@ import { buildPlan } from "../../provider/plan/plan";
 import { parseSpec, type Spec, type SpecInput } from "../../provider/spec/schema";
 import type { Lab } from "../support/linux-lab";
 
-/**
- * `describe` as root, where the lab can be built (CI runs as root); anywhere else `describe.skip` with a
- * banner saying so, so a skipped run is never mistaken for a green one.
- */
-export function rootSuite(what: string): jest.Describe {
-  if (process.getuid?.() === 0) return describe;
-  process.stderr.write(
-    "\n" + "#".repeat(78) + `\n#  SKIPPED: ${what} need root (CI runs as root)\n` + "#".repeat(78) + "\n",
-  );
-  return describe.skip;
-}
+export { rootSuite } from "../skip";
 
 /** The arguments of a spec besides owner and target. */
 export type GatewayArgs = Omit<SpecInput, "owner" | "target">;
