@@ -194,11 +194,8 @@ export interface Changes {
 
 /** Compares desired and device state; a converged device yields no changes at all. */
 export function diffState(d: LinuxDesired, state: DeviceState): Changes {
-  const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
-  const nftChanged = !same(
-    nftActual(d, state) ? nftLines(nftActual(d, state) as NftTable) : [],
-    nftLines(d.nft),
-  );
+  const actualNft = nftActual(d, state);
+  const nftChanged = JSON.stringify(actualNft ? nftLines(actualNft) : []) !== JSON.stringify(nftLines(d.nft));
   const rules = concreteRules(d.rules, state.addrs);
   const ipBatch = ipBatchFor(rules, sortRoutes(d.routes), state);
   // The sysctl script also restores and forgets recorded values no longer wanted (a removed uplink's).
