@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { LIB_DIR, RUN_DIR } from "../provider/linux/prober";
+import { LIB_DIR, RUN_DIR } from "../provider/linux/ids";
 import { createLab, ensureLabDeps, type Lab } from "../test/support/linux-lab";
 import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";

@@ -10,7 +10,6 @@
  * Prints a per-uplink table, writes demo-output/chart.svg and demo-output/summary.json, cleans up on
  * success, on failure and on Ctrl-C. Exit 0 when everything it checks held, 1 otherwise, 130 on Ctrl-C.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { Cleanup } from "./cleanup";
 import type { DemoContext, VariantResult } from "./context";
@@ -51,11 +50,6 @@ function linuxUnavailable(): string | undefined {
   if (process.platform !== "linux") return `this is ${process.platform}, the lab needs Linux`;
   if (process.getuid?.() !== 0)
     return "not running as root: the Linux lab needs root (network namespaces, veth pairs, nftables, sshd)";
-  if (!fs.existsSync(path.join(REPO, "examples/linux-weighted-failover/index.ts")))
-    return "examples/linux-weighted-failover is not in this checkout yet";
-  const backend = path.join(REPO, "dist/provider/linux/backend.js");
-  if (!fs.existsSync(backend) || fs.readFileSync(backend, "utf8").includes("not part of this build yet"))
-    return "the Linux backend is not part of this build yet";
   return undefined;
 }
 

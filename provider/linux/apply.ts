@@ -35,6 +35,8 @@ import {
   READ_SCRIPT,
   script,
   SYSCTL_SCRIPT,
+  sysctlInput,
+  sysctlSet,
   TEARDOWN_SCRIPT,
   unframe,
 } from "./remote";
@@ -205,7 +207,7 @@ export function diffState(d: LinuxDesired, state: DeviceState): Changes {
   return {
     nft: nftChanged ? nftReplaceFile(d.nft) : undefined,
     ipBatch,
-    sysctls: sysctlsChanged ? d.sysctls.map((s) => `${s.path} ${s.value}`).join("\n") + "\n" : undefined,
+    sysctls: sysctlsChanged ? sysctlSet(d) : undefined,
     prober: nftChanged || state.prober.hash !== proberFilesHash(d) || !state.prober.running,
   };
 }
@@ -313,7 +315,7 @@ async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes):
     await session.check("ip -batch (rules and routes)", IP_BATCH, { input: c.ipBatch, write: true });
   if (c.sysctls)
     await session.check("setting sysctls", script(SYSCTL_SCRIPT), {
-      input: frame({ owner: d.owner, set: c.sysctls }),
+      input: sysctlInput(d.owner, c.sysctls),
       write: true,
     });
   if (c.nft) await session.check("nft -f (the owned table)", NFT, { input: c.nft, write: true });
@@ -371,7 +373,7 @@ async function rollback(
       const sysctls = sysctlsToRestore(before, now);
       if (sysctls !== undefined)
         await session.check("restoring sysctls", script(SYSCTL_SCRIPT), {
-          input: frame({ owner: d.owner, set: sysctls }),
+          input: sysctlInput(d.owner, sysctls),
           write: true,
         });
       const had = before.prober.hash !== undefined || before.prober.running;

@@ -10,7 +10,7 @@ import type { Rules } from "../common/rules";
 import { keyedRules } from "../common/rules";
 import type { DesiredRule, LinuxDesired, NftObject, NftTable } from "./render";
 import { compareElements, OWNED_TABLES, PRIO_FIRST, PRIO_LAST, PRIO_MAIN } from "./render";
-import { LIB_DIR } from "./prober";
+import { LIB_DIR } from "./ids";
 import { proberFilesHash } from "./script";
 
 /** `nft list table inet X` text → objects (elements of dynamic maps are runtime state and are dropped). */
@@ -132,7 +132,14 @@ export function isOwnedRule(r: IpRuleJson): boolean {
   return OWNED_TABLES.includes(Number(r.table));
 }
 
-const RULE_KNOWN = new Set(["priority", "src", "srclen", "dst", "dstlen", "table", "fwmark", "fwmask"]);
+/** Selectors printed as "key value", in this order. */
+const RULE_FLAGS = ["iif", "oif", "tos", "uidrange", "ipproto", "sport", "dport", "protocol"];
+/** Keys of `ip -j rule` the line shows in its own words; any other key is shown as JSON (never dropped). */
+const RULE_SHOWN = new Set([
+  ...["priority", "src", "srclen", "dst", "dstlen", "table", "fwmark", "fwmask"],
+  ...RULE_FLAGS,
+  ...["suppress_prefixlen", "suppress_ifgroup", "flags"],
+]);
 
 /** `ip -j rule` entry → "pref P ..." as `ip rule add`/`del` take it. */
 export function ruleArgs(r: IpRuleJson): string {
@@ -143,26 +150,11 @@ export function ruleArgs(r: IpRuleJson): string {
     parts.push(
       `fwmark ${String(r.fwmark)}${r.fwmask && r.fwmask !== "0xffffffff" ? `/${String(r.fwmask)}` : ""}`,
     );
-  for (const key of ["iif", "oif", "tos", "uidrange", "ipproto", "sport", "dport", "protocol"])
-    if (r[key] !== undefined) parts.push(`${key} ${String(r[key])}`);
+  for (const key of RULE_FLAGS) if (r[key] !== undefined) parts.push(`${key} ${String(r[key])}`);
   parts.push(`lookup ${r.table ?? "main"}`);
   if (r.suppress_prefixlen !== undefined) parts.push(`suppress_prefixlength ${String(r.suppress_prefixlen)}`);
   if (r.suppress_ifgroup !== undefined) parts.push(`suppress_ifgroup ${String(r.suppress_ifgroup)}`);
-  const shown = new Set([
-    ...RULE_KNOWN,
-    "iif",
-    "oif",
-    "tos",
-    "uidrange",
-    "ipproto",
-    "sport",
-    "dport",
-    "protocol",
-    "suppress_prefixlen",
-    "suppress_ifgroup",
-    "flags",
-  ]);
-  for (const [k, v] of Object.entries(r)) if (!shown.has(k)) parts.push(`${k} ${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(r)) if (!RULE_SHOWN.has(k)) parts.push(`${k} ${JSON.stringify(v)}`);
   return parts.join(" ");
 }
 

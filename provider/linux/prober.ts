@@ -19,6 +19,7 @@
 import { createHash } from "node:crypto";
 import type { Plan } from "../plan/plan";
 import { linkByName } from "../plan/plan";
+import { hexMark, linkMark, RUN_DIR, tableName } from "./ids";
 
 export interface ProberFiles {
   script: string;
@@ -30,9 +31,6 @@ export interface ProberFiles {
   hash: string;
 }
 
-export const LIB_DIR = "/usr/local/lib/lbgw";
-export const RUN_DIR = "/run/lbgw";
-
 /** sha256 of the files' concatenation, 16 hex digits (as `cat FILES | sha256sum | cut -c1-16` on the box). */
 export function proberHash(...files: string[]): string {
   return createHash("sha256").update(files.join("")).digest("hex").slice(0, 16);
@@ -43,11 +41,10 @@ const secs = (ms: number) => (ms / 1000).toFixed(3);
 
 export function renderProber(plan: Plan): ProberFiles {
   const tick = plan.links.reduce((m, l) => Math.min(m, l.check.intervalMs), Infinity);
-  const mark = (index: number) => `0x${(0x100 + index).toString(16).padStart(8, "0")}`;
   const lines = [
     `# lbgw prober config for owner ${plan.owner} (generated from the spec; do not edit)`,
     `OWNER=${plan.owner}`,
-    `TABLE=lbgw_${plan.owner}`,
+    `TABLE=${tableName(plan.owner)}`,
     `LINKS="${plan.links.map((l) => l.index).join(" ")}"`,
     `TICK=${secs(tick)}`,
     `SLOTS="${plan.slots.map((s) => linkByName(plan, s).index).join(" ")}"`,
@@ -58,8 +55,8 @@ export function renderProber(plan: Plan): ProberFiles {
     lines.push(
       `L${k}_NAME=${l.name}`,
       `L${k}_IF=${l.interface}`,
-      `L${k}_MARK=${mark(k)}`,
-      `L${k}_FWMARK=${0x100 + k}`,
+      `L${k}_MARK=${hexMark(linkMark(l))}`,
+      `L${k}_FWMARK=${linkMark(l)}`,
       `L${k}_WEIGHT=${l.weight}`,
       `L${k}_TIER=${l.tier}`,
       `L${k}_TARGETS="${l.check.targets.join(" ")}"`,
@@ -85,7 +82,7 @@ set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/prober.conf"
-RUN=\${LBGW_RUN:-/run/lbgw/$OWNER}
+RUN=\${LBGW_RUN:-${RUN_DIR}/$OWNER}
 mkdir -p "$RUN"
 
 log() {

@@ -9,11 +9,18 @@
  * The prober's restart is a detached on-box job holding an on-box lock (see PROBER_JOB): a connection that
  * dies during it cannot leave the prober stopped or half replaced, and reads wait for it to finish.
  */
-import { LIB_DIR, RUN_DIR } from "./prober";
+import { LIB_DIR, RUN_DIR } from "./ids";
 import type { LinuxDesired } from "./render";
 import { OWNED_TABLES } from "./render";
 
 const MARKER = "@@lbgw ";
+
+/** A quoted here-document whose delimiter cannot occur in the body. */
+export function heredoc(command: string, body: string, tag: string): string {
+  const delim = `LBGW_${tag}_EOF`;
+  if (body.split("\n").includes(delim)) throw new Error(`here-document body contains ${delim}`);
+  return `${command} <<'${delim}'\n${body.endsWith("\n") ? body : body + "\n"}${delim}`;
+}
 
 /**
  * Sections → stdin text, closed by the "end" section. Content lines never start with the marker (checked),
@@ -49,6 +56,12 @@ export function unframe(output: string): Map<string, string> {
   flush();
   return sections;
 }
+
+/** The sysctl script's "set" section: `d`'s sysctls, one "path value" line each. */
+export const sysctlSet = (d: LinuxDesired): string => d.sysctls.map((s) => `${s.path} ${s.value}\n`).join("");
+
+/** The stdin of SYSCTL_SCRIPT: set exactly `set` (recorded keys not in it are restored). */
+export const sysctlInput = (owner: string, set: string): string => frame({ owner, set });
 
 /**
  * The stdin of PROBER_INSTALL_SCRIPT that installs `d`'s prober with `boot` (script.ts's bootScript) as
@@ -347,8 +360,7 @@ else
   chmod 0644 "$lib/prober.conf.new"
   set -- install
 fi
-job=$(cat <<'LBGW_JOB_EOF'
-${PROBER_JOB}LBGW_JOB_EOF
+job=$(${heredoc("cat", PROBER_JOB, "JOB")}
 )
 setsid sh -c "$job" lbgw-prober-job "$owner" "$@" </dev/null >"$run/job.log" 2>&1 &
 status=0

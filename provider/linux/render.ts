@@ -24,30 +24,38 @@
  *               10200 + index  from the link's own addresses → link table
  *               10300          router's own traffic (iif lo) → routerTraffic's table
  */
-import type { Plan, PlanLink } from "../plan/plan";
+import type { Plan } from "../plan/plan";
 import { linkByName } from "../plan/plan";
-import { MAX_LINKS } from "../spec/schema";
 import { prefixContains } from "../spec/values";
+import {
+  PRIO_MAIN,
+  PRIO_FWMARK,
+  PRIO_SOURCE,
+  PRIO_ROUTER,
+  JHASH_SEED,
+  linkMark,
+  linkTable,
+  hexMark,
+  tableName,
+} from "./ids";
 import { renderProber, type ProberFiles } from "./prober";
 
-export const MARK_BASE = 0x100;
-export const TABLE_BASE = 100;
-export const PRIO_MAIN = 10000;
-export const PRIO_FWMARK = 10100;
-export const PRIO_SOURCE = 10200;
-export const PRIO_ROUTER = 10300;
-/** Owned ip rules: priority in [PRIO_FIRST, PRIO_LAST] and table main (PRIO_MAIN only) or 101..116. */
-export const PRIO_FIRST = 10000;
-export const PRIO_LAST = 10399;
-export const OWNED_TABLES = Array.from({ length: MAX_LINKS }, (_, i) => TABLE_BASE + i + 1);
-/** Fixed jhash seed: a user hashes to the same slot after the table is replaced (the default is random). */
-export const JHASH_SEED = "0x6c626777";
-
-export const linkMark = (l: PlanLink): number => MARK_BASE + l.index;
-export const linkTable = (l: PlanLink): number => TABLE_BASE + l.index;
-/** nft prints marks as 0x%08x; the rendered text uses the printed form so read-back compares equal. */
-export const hexMark = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
-export const tableName = (owner: string): string => `lbgw_${owner}`;
+export {
+  MARK_BASE,
+  TABLE_BASE,
+  PRIO_MAIN,
+  PRIO_FWMARK,
+  PRIO_SOURCE,
+  PRIO_ROUTER,
+  PRIO_FIRST,
+  PRIO_LAST,
+  OWNED_TABLES,
+  JHASH_SEED,
+  linkMark,
+  linkTable,
+  hexMark,
+  tableName,
+} from "./ids";
 
 /** One set, map or chain of the table, in `nft list table` form (one string per printed line). */
 export interface NftObject {
@@ -122,7 +130,7 @@ export function intervalElements(prefixes: string[]): string[] {
   const kept = unique.filter(
     (p) => !unique.some((o) => o !== p && widthOf(o) < widthOf(p) && prefixContains(o, p.split("/")[0])),
   );
-  return kept.map((p) => (p.endsWith("/32") ? p.slice(0, -3) : p)).sort(compareElements);
+  return kept.map(elementForm).sort(compareElements);
 }
 
 const widthOf = (p: string) => Number(p.split("/")[1] ?? 32);
@@ -194,10 +202,11 @@ function renderNft(plan: Plan): NftTable {
     `ip daddr @direct return${comment("direct: LAN, bypass and gateway destinations use the main table")}`,
     `fib daddr type local return${comment("router-local destinations")}`,
   );
-  for (const p of sortedPins(plan))
-    pre.push(
+  const pinRules = sortedPins(plan).map(
+    (p) =>
       `ip daddr ${elementForm(p.destination)} ct mark set ${hexMark(linkMark(link(p.link)))} goto bind${comment(`pins: ${p.destination} via ${p.link}`)}`,
-    );
+  );
+  pre.push(...pinRules);
   if (plan.sticky)
     pre.push(`ct mark set ip saddr map @sticky goto pick${comment("sticky: the user's link")}`);
   const selector =
@@ -247,10 +256,7 @@ function renderNft(plan: Plan): NftTable {
     `ip daddr @direct return${comment("direct destinations")}`,
     `fib daddr type local return${comment("router-local destinations")}`,
   ];
-  for (const p of sortedPins(plan))
-    out.push(
-      `ip daddr ${elementForm(p.destination)} ct mark set ${hexMark(linkMark(link(p.link)))} goto bind${comment(`pins: ${p.destination} via ${p.link}`)}`,
-    );
+  out.push(...pinRules);
   out.push(
     `ct mark set oifname map ${uplinkMap} goto bind${comment(`routerTraffic: ${rt.name}, or the uplink the socket's address belongs to`)}`,
   );

@@ -10,7 +10,16 @@
 import type { Plan } from "../plan/plan";
 import type { Spec } from "../spec/schema";
 import { proberHash } from "./prober";
-import { frame, PROBER_INSTALL_SCRIPT, proberInstallInput, SYSCTL_SCRIPT } from "./remote";
+import { LIB_DIR, MARK_BASE } from "./ids";
+import { concreteRules } from "./lines";
+import {
+  heredoc,
+  PROBER_INSTALL_SCRIPT,
+  proberInstallInput,
+  SYSCTL_SCRIPT,
+  sysctlInput,
+  sysctlSet,
+} from "./remote";
 import type { LinuxDesired } from "./render";
 import {
   nftReplaceFile,
@@ -23,13 +32,6 @@ import {
   TABLE_BASE,
 } from "./render";
 import { shellQuote } from "./session";
-
-/** A quoted here-document whose delimiter cannot occur in the body. */
-function heredoc(command: string, body: string, tag: string): string {
-  const delim = `LBGW_${tag}_EOF`;
-  if (body.split("\n").includes(delim)) throw new Error(`here-document body contains ${delim}`);
-  return `${command} <<'${delim}'\n${body.endsWith("\n") ? body : body + "\n"}${delim}`;
-}
 
 export interface LinuxScriptOptions {
   /** Include the last step, which installs and (re)starts the prober; default true. */
@@ -53,8 +55,7 @@ export const proberFilesHash = (d: LinuxDesired): string =>
 
 export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): string {
   const table = d.nft.name;
-  const fixed = d.rules.filter((r) => r.kind === "fixed");
-  const source = d.rules.filter((r) => r.kind === "source");
+  const source = d.rules.flatMap((r) => (r.kind === "source" ? [r] : []));
   const out: string[] = [
     "#!/bin/sh",
     `# pulumi-loadbalanced-gateway: Linux gateway configuration for owner ${d.owner} (${d.about}).`,
@@ -62,7 +63,7 @@ export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): str
       table +
       ", routing tables " +
       `${OWNED_TABLES[0]}-${OWNED_TABLES[OWNED_TABLES.length - 1]}, ip rules at priorities ${PRIO_MAIN}-${PRIO_ROUTER}, the prober`,
-    `# under /usr/local/lib/lbgw/${d.owner}. Marks: link k = 0x${(0x100).toString(16)} + k, table ${TABLE_BASE} + k.`,
+    `# under ${LIB_DIR}/${d.owner}. Marks: link k = 0x${MARK_BASE.toString(16)} + k, table ${TABLE_BASE} + k.`,
     "set -eu",
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     '[ "$(id -u)" -eq 0 ] || { echo "run this as root" >&2; exit 1; }',
@@ -83,24 +84,24 @@ export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): str
     "done",
     heredoc(
       "ip -4 -batch -",
-      fixed.map((r) => `rule add pref ${r.priority} ${r.kind === "fixed" ? r.args : ""}`).join("\n"),
+      concreteRules(
+        d.rules.filter((r) => r.kind === "fixed"),
+        new Map(),
+      )
+        .map((r) => `rule add ${r}`)
+        .join("\n"),
       "IP",
     ),
     "# Source-address rules: the uplink's current addresses.",
-    ...source.map((r) =>
-      r.kind === "source"
-        ? `for a in $(ip -4 -o addr show dev ${shellQuote(r.iface)} | awk '{ split($4, a, "/"); print a[1] }'); do ` +
-          `ip -4 rule add pref ${r.priority} from "$a" lookup ${r.table}; done`
-        : "",
+    ...source.map(
+      (r) =>
+        `for a in $(ip -4 -o addr show dev ${shellQuote(r.iface)} | awk '{ split($4, a, "/"); print a[1] }'); do ` +
+        `ip -4 rule add pref ${r.priority} from "$a" lookup ${r.table}; done`,
     ),
     "",
     "# 3. sysctls (the previous values are recorded for delete).",
-    `LBGW_SYSCTL=$(cat <<'LBGW_CODE_EOF'\n${SYSCTL_SCRIPT}LBGW_CODE_EOF\n)`,
-    heredoc(
-      'sh -c "$LBGW_SYSCTL" lbgw',
-      frame({ owner: d.owner, set: d.sysctls.map((s) => `${s.path} ${s.value}`).join("\n") + "\n" }),
-      "DATA",
-    ),
+    `LBGW_SYSCTL=$(${heredoc("cat", SYSCTL_SCRIPT, "CODE")}\n)`,
+    heredoc('sh -c "$LBGW_SYSCTL" lbgw', sysctlInput(d.owner, sysctlSet(d)), "DATA"),
     "",
     `# 4. The nft table, replaced in one transaction.`,
     heredoc("nft -f -", nftReplaceFile(d.nft), "NFT"),
@@ -109,7 +110,7 @@ export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): str
       : [
           "",
           "# 5. The health prober, with this script's steps 1-4 as boot.sh (its unit runs that after a reboot).",
-          `LBGW_PROBER=$(cat <<'LBGW_CODE_EOF'\n${PROBER_INSTALL_SCRIPT}LBGW_CODE_EOF\n)`,
+          `LBGW_PROBER=$(${heredoc("cat", PROBER_INSTALL_SCRIPT, "CODE")}\n)`,
           heredoc('sh -c "$LBGW_PROBER" lbgw', proberInstallInput(d, bootScript(d)), "DATA"),
         ]),
     `echo "lbgw: gateway configured for owner ${d.owner}"`,
