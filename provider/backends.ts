@@ -8,6 +8,8 @@ import type { Plan } from "./plan/plan";
 import type { Spec } from "./spec/schema";
 import { parseDuration } from "./spec/values";
 import type { RouterOsDevice } from "./routeros/backend";
+import type { ClaimIntent } from "./common/claim";
+import { LinuxTargetSchema, RouterOsTargetSchema } from "./spec/schema";
 import { defaultPort } from "./routeros/session";
 
 export interface Backend {
@@ -17,9 +19,25 @@ export interface Backend {
   desiredLines(): string[];
   /** Lines keyed by the identity of the object each describes (the provider's `rules` output). */
   keyed(lines: string[]): Rules;
-  apply(log: Logger): Promise<{ rules: string[]; writes: number }>;
+  /** With `claim`, refuses an owner held by another instance and checks the spec against the device first. */
+  apply(log: Logger, claim?: ClaimIntent): Promise<{ rules: string[]; writes: number }>;
   read(log: Logger): Promise<string[]>;
-  destroy(log: Logger): Promise<void>;
+  /** With `claim`, removes nothing where another instance holds the owner. */
+  destroy(log: Logger, claim?: ClaimIntent): Promise<void>;
+}
+
+/**
+ * The device a target names, as the `device` output spells it; undefined while any part of the target is
+ * unknown or invalid (preview). Used before a backend exists, e.g. by diff to tell a move from an update.
+ */
+export function deviceOf(target: unknown): string | undefined {
+  const t = (target ?? {}) as { routeros?: unknown; linux?: unknown };
+  if (t.routeros !== undefined) {
+    const r = RouterOsTargetSchema.safeParse(t.routeros);
+    return r.success ? `routeros://${r.data.host}:${defaultPort(r.data)}` : undefined;
+  }
+  const l = LinuxTargetSchema.safeParse(t.linux);
+  return l.success ? `linux://${l.data.host}:${l.data.port}` : undefined;
 }
 
 export async function backendFor(spec: Spec, plan: Plan): Promise<Backend> {
@@ -37,12 +55,13 @@ export async function backendFor(spec: Spec, plan: Plan): Promise<Backend> {
     const ros = await import("./routeros/backend");
     const { renderRouterOs } = await import("./routeros/render");
     return {
-      device: `routeros://${t.host}:${defaultPort(t)}`,
+      device: deviceOf(spec.target) as string,
       desiredLines: () => ros.desiredRouterOsLines(plan, t.version),
       keyed: (lines) => ros.routerOsRules(lines),
-      apply: (log) => ros.applyRouterOs(device, plan.owner, renderRouterOs(plan, t.version), log),
+      apply: (log, claim) =>
+        ros.applyRouterOs(device, plan.owner, renderRouterOs(plan, t.version), log, claim && { claim, plan }),
       read: (log) => ros.readRouterOs(device, plan.owner, log),
-      destroy: async (log) => void (await ros.destroyRouterOs(device, plan.owner, log)),
+      destroy: async (log, claim) => void (await ros.destroyRouterOs(device, plan.owner, log, claim)),
     };
   }
   const linux = await import("./linux/backend");

@@ -8,7 +8,9 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Backend } from "./backends";
-import { backendFor } from "./backends";
+import { backendFor, deviceOf } from "./backends";
+import type { ClaimIntent } from "./common/claim";
+import { isInstance, newInstance } from "./common/claim";
 import type { Rules } from "./common/rules";
 import type { Logger } from "./common/lock";
 import { buildPlan } from "./plan/plan";
@@ -18,8 +20,12 @@ import { parseSpec } from "./spec/schema";
 /** Pulumi's placeholder for values not known during preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-/** Keys the provider adds or Pulumi owns; everything else is the user's spec. */
-const DERIVED_KEYS = ["rules", "device", "ownedEntries", "__provider"];
+/**
+ * Keys the provider adds or Pulumi owns; everything else is the user's spec. `holder` (the SDK sets it:
+ * "project/stack/resource") and `instance` (made at create) identify the resource in its claim on the device
+ * (common/claim.ts).
+ */
+const DERIVED_KEYS = ["rules", "device", "ownedEntries", "instance", "holder", "__provider"];
 
 export interface Outputs {
   /** Owned device objects by identity, each as one line (see common/rules.ts). */
@@ -27,6 +33,8 @@ export interface Outputs {
   device: string;
   /** How many objects the resource owns on the device. */
   ownedEntries: number;
+  /** This resource instance's id in the claim of its owner on the device. */
+  instance: string;
   [key: string]: unknown;
 }
 
@@ -60,39 +68,52 @@ export async function check(
   news: Record<string, unknown>,
 ): Promise<{ inputs: Record<string, unknown>; failures: CheckFailure[] }> {
   const raw = specOf(news);
+  const meta = { ...(news.holder === undefined ? {} : { holder: news.holder }) };
   const unknown = unknownPaths(raw);
   const result = parseSpec(raw);
-  if (!result.ok) {
+  // A placeholder can pass validation (it looks like a DNS or interface name): with any value unknown, only
+  // what is known is judged, and nothing is rendered from a placeholder.
+  if (!result.ok || unknown.length > 0) {
     // During preview a value may not be known yet: only what is known can be judged.
     // A link name not known yet cannot be checked against routerTraffic or pins either.
     const unknownLinkName = unknown.some((u) => u === "links" || /^links\[\d+\](\.name)?$/.test(u));
     const dependsOnLinkName = (p: string) => p === "routerTraffic" || /^pins\[\d+\]\.link$/.test(p);
-    const failures = result.failures.filter(
+    const failures = (result.ok ? [] : result.failures).filter(
       (f) =>
         !unknown.some((u) => f.property.startsWith(u)) && !(unknownLinkName && dependsOnLinkName(f.property)),
     );
-    return { inputs: raw, failures };
+    // What is known of the outputs: the device (so diff can tell an update from a move), and rules still to
+    // be computed.
+    const device = unknown.some((u) => u === "target" || u.startsWith("target."))
+      ? undefined
+      : deviceOf(raw.target);
+    const partial = failures.length === 0 ? { rules: UNKNOWN, ...(device ? { device } : {}) } : {};
+    return { inputs: { ...raw, ...meta, ...partial }, failures };
   }
   const backend = await backendFor(result.spec, buildPlan(result.spec));
-  return { inputs: { ...raw, ...outputs(backend, backend.desiredLines()) }, failures: [] };
+  return { inputs: { ...raw, ...meta, ...outputs(backend, backend.desiredLines()) }, failures: [] };
 }
+
+/** A value that is known: present and not Pulumi's placeholder (a value still being computed). */
+const known = (v: unknown) => v !== undefined && unknownPaths(v).length === 0;
 
 export async function diff(
   _id: string,
   olds: Record<string, unknown>,
   news: Record<string, unknown>,
 ): Promise<pulumi.dynamic.DiffResult> {
+  // Only what is known can require a replace: another device, or another owner (every name changes). A
+  // value not known yet is an update with unknowns; `up` decides again once it is known.
   const replaces: string[] = [];
-  if (olds.device !== news.device) replaces.push("device");
-  if (JSON.stringify((olds.owner ?? null) as unknown) !== JSON.stringify((news.owner ?? null) as unknown))
-    replaces.push("owner");
+  if (known(news.device) && olds.device !== news.device) replaces.push("device");
+  if (known(news.owner) && (olds.owner ?? null) !== news.owner) replaces.push("owner");
   const changed = JSON.stringify(stable(olds)) !== JSON.stringify(stable(news));
   return { changes: changed || replaces.length > 0, replaces, deleteBeforeReplace: false };
 }
 
 /** Props compared by diff: the spec and the rules, in a key order independent of how they were built. */
 function stable(props: Record<string, unknown>): unknown {
-  const { __provider: _ignored, ...rest } = props;
+  const { __provider: _ignored, instance: _made, ...rest } = props;
   return sortKeys(rest);
 }
 
@@ -107,25 +128,48 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-async function applyAndDescribe(props: Record<string, unknown>, log: Logger): Promise<Outputs> {
+/** The claim this operation acts under: the instance, and the holder the SDK passed. */
+function claimIntent(
+  props: Record<string, unknown>,
+  instance: string,
+  mode: ClaimIntent["mode"],
+  spec?: Spec,
+): ClaimIntent {
+  return {
+    instance,
+    holder: typeof props.holder === "string" ? props.holder : "",
+    mode,
+    adopt: spec?.adopt ?? false,
+  };
+}
+
+async function applyAndDescribe(
+  props: Record<string, unknown>,
+  instance: string,
+  mode: "create" | "update",
+  log: Logger,
+): Promise<Outputs> {
   const spec = parseOrThrow(props);
   const backend = await backendFor(spec, buildPlan(spec));
-  const result = await backend.apply(log);
+  const result = await backend.apply(log, claimIntent(props, instance, mode, spec));
   log(`${backend.device}: ${result.writes} write(s), ${result.rules.length} owned entries verified`);
-  return { ...specOf(props), ...outputs(backend, result.rules) };
+  const holder = props.holder === undefined ? {} : { holder: props.holder };
+  return { ...specOf(props), ...holder, ...outputs(backend, result.rules), instance };
 }
 
 export async function create(props: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
-  const outs = await applyAndDescribe(props, providerLog);
+  const outs = await applyAndDescribe(props, newInstance(), "create", providerLog);
   return { id: `${(props.owner as string) ?? "lbgw"}@${outs.device}`, outs };
 }
 
 export async function update(
   _id: string,
-  _olds: Record<string, unknown>,
+  olds: Record<string, unknown>,
   news: Record<string, unknown>,
 ): Promise<pulumi.dynamic.UpdateResult> {
-  return { outs: await applyAndDescribe(news, providerLog) };
+  // A resource created before claims existed gets its instance (and claim) now.
+  const instance = isInstance(olds.instance) ? olds.instance : newInstance();
+  return { outs: await applyAndDescribe(news, instance, "update", providerLog) };
 }
 
 export async function read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
@@ -140,7 +184,9 @@ export async function read(id: string, props: Record<string, unknown>): Promise<
 export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {
   const spec = parseOrThrow(props);
   const backend = await backendFor(spec, buildPlan(spec));
-  await backend.destroy(providerLog);
+  // Without an instance (created before claims existed) only unclaimed configuration is removed.
+  const instance = isInstance(props.instance) ? props.instance : "";
+  await backend.destroy(providerLog, claimIntent(props, instance, "destroy"));
 }
 
 /**

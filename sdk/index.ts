@@ -42,14 +42,26 @@ export interface LinuxTargetArgs {
   timeout?: In<string>;
 }
 
-export type LinkArgs = z.input<typeof LinkSchema>;
-export type CheckArgs = z.input<typeof CheckSchema>;
+/**
+ * `T` with every nested value an `Input<>` too, so that any part of an argument may come from another
+ * resource (e.g. `gateway: isp.gateway`).
+ */
+export type DeepInput<T> = T extends readonly (infer U)[]
+  ? In<DeepInput<U>[]>
+  : T extends object
+    ? In<{ [K in keyof T]: DeepInput<T[K]> }>
+    : In<T>;
+
+type Fields<T> = { [K in keyof T]: DeepInput<T[K]> };
+
+export type LinkArgs = Fields<z.input<typeof LinkSchema>>;
+export type CheckArgs = Fields<z.input<typeof CheckSchema>>;
 
 export interface LoadBalancedGatewayArgs {
   /** Exactly one of `routeros` or `linux`. The whole target is stored as a secret. */
   target: In<{ routeros?: RouterOsTargetArgs; linux?: LinuxTargetArgs }>;
   /** The LAN side: its interfaces and networks. Traffic to them is never balanced. */
-  lan: In<{ interfaces: In<string>[]; networks: In<string>[] }>;
+  lan: DeepInput<{ interfaces: string[]; networks: string[] }>;
   /** Two to sixteen uplinks. */
   links: In<In<LinkArgs>[]>;
   /** "nth" (weighted round robin of new connections, default), "pcc" (hash) or "ecmp" (route level). */
@@ -63,11 +75,16 @@ export interface LoadBalancedGatewayArgs {
   /** Replies to connections that came in on an uplink leave by it. Default true. */
   inboundSymmetry?: In<boolean>;
   /** Destinations always sent through one link (e.g. an ISP's own DNS servers). */
-  pins?: In<In<{ destination: string; link: string }>[]>;
+  pins?: DeepInput<{ destination: string; link: string }[]>;
   /** Destinations never balanced (left to the main routing table). */
   bypass?: In<In<string>[]>;
   /** Tag written into every owned entry. Default: the resource name (other characters become "_"). */
   owner?: In<string>;
+  /**
+   * At create, take over this owner's configuration on the device although another resource or stack holds
+   * it (or none does). Without it such a create is refused before any write. Default false.
+   */
+  adopt?: In<boolean>;
 }
 
 /**
@@ -146,6 +163,11 @@ export class LoadBalancedGateway extends pulumi.dynamic.Resource {
   declare readonly ownedEntries: pulumi.Output<number>;
   /** The device this resource manages, e.g. "routeros://192.0.2.1:8728". */
   declare readonly device: pulumi.Output<string>;
+  /**
+   * This resource instance's id in the claim of its owner on the device: another resource, or another
+   * stack, cannot take the owner over (or delete its configuration) without `adopt: true`.
+   */
+  declare readonly instance: pulumi.Output<string>;
 
   constructor(name: string, args: LoadBalancedGatewayArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -155,9 +177,12 @@ export class LoadBalancedGateway extends pulumi.dynamic.Resource {
         ...args,
         target: pulumi.secret(args.target),
         owner: args.owner ?? ownerFromName(name),
+        // Who claims the owner on the device: a replace of this resource takes its claim over, nobody else.
+        holder: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
         rules: undefined,
         ownedEntries: undefined,
         device: undefined,
+        instance: undefined,
       },
       opts,
       "lbgw",

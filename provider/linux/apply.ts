@@ -28,7 +28,13 @@ import {
   type IpRuleJson,
   type RouteJson,
 } from "./lines";
+import type { Claim, ClaimIntent } from "../common/claim";
+import { formatClaim, judgeClaim, splitClaim } from "../common/claim";
+import type { DeviceFacts } from "../common/preflight";
+import { preflight } from "../common/preflight";
+import type { Plan } from "../plan/plan";
 import {
+  CLAIM_SCRIPT,
   frame,
   PROBER_INSTALL_SCRIPT,
   proberInstallInput,
@@ -55,6 +61,10 @@ export interface DeviceState {
   /** Owned routes, as `ip route` arguments with "table N". */
   routes: string[];
   addrs: Map<string, string[]>;
+  /** Interfaces, addresses and peers, for the checks before a write (common/preflight.ts). */
+  facts: DeviceFacts;
+  /** The owner's claim file as read ("" when there is none). */
+  claimText: string;
   sysctls: Map<string, string>;
   /** Sysctls whose previous value the resource recorded, with that value (owned until restored). */
   saved: Map<string, string>;
@@ -93,11 +103,22 @@ export async function readDevice(session: LinuxSession, d: LinuxDesired): Promis
   };
   const routes = OWNED_TABLES.flatMap((t) => json<RouteJson>(`route${t}`).map((r) => routeArgs(r, t)));
   const addrs = new Map<string, string[]>();
-  for (const a of json<{ ifname: string; addr_info?: Array<{ family: string; local: string }> }>("addrs"))
+  const interfaces: DeviceFacts["interfaces"] = new Map();
+  for (const l of json<{ ifname: string }>("links")) interfaces.set(l.ifname, []);
+  type AddrInfo = { family: string; local: string; prefixlen: number; address?: string };
+  for (const a of json<{ ifname: string; addr_info?: AddrInfo[] }>("addrs")) {
+    const inet = (a.addr_info ?? []).filter((i) => i.family === "inet");
     addrs.set(
       a.ifname,
-      (a.addr_info ?? []).filter((i) => i.family === "inet").map((i) => i.local),
+      inet.map((i) => i.local),
     );
+    // A point-to-point address prints its peer as "address".
+    const own = inet.map((i) => ({
+      address: `${i.local}/${i.prefixlen}`,
+      ...(i.address && i.address !== i.local ? { peer: i.address } : {}),
+    }));
+    interfaces.set(a.ifname, own);
+  }
   const sysctls = new Map<string, string>();
   for (const line of (s.get("sysctl") ?? "").split("\n")) {
     const m = /^(\S+) (.*)$/.exec(line);
@@ -113,6 +134,8 @@ export async function readDevice(session: LinuxSession, d: LinuxDesired): Promis
     rules: json<IpRuleJson>("rules").filter(isOwnedRule),
     routes: sortRoutes(routes),
     addrs,
+    facts: { interfaces, routerTrafficOwners: [] },
+    claimText: (s.get("claim") ?? "").trim(),
     sysctls,
     saved: new Map(
       (s.get("saved") ?? "")
@@ -188,6 +211,8 @@ export function actualLines(d: LinuxDesired, state: DeviceState): string[] {
 
 /** What to write: each part undefined when the device already matches. */
 export interface Changes {
+  /** The claim file's new text ("" removes it). */
+  claim?: string;
   nft?: string;
   ipBatch?: string;
   sysctls?: string;
@@ -241,6 +266,29 @@ async function withSession<T>(
   });
 }
 
+/** The owner's claim as the claim file holds it: one line, "instance=<id> holder=<holder>". */
+const claimIn = (text: string): Claim | undefined => splitClaim(` ${text.trim()}`).claim;
+const claimFile = (c: Claim): string => `${formatClaim(c).trim()}\n`;
+
+function ownsAnything(state: DeviceState): boolean {
+  return (
+    !!state.nft ||
+    state.rules.length > 0 ||
+    state.routes.length > 0 ||
+    state.saved.size > 0 ||
+    !!state.prober.hash ||
+    state.prober.running
+  );
+}
+
+const deviceName = (t: LinuxTarget) => `linux://${t.host}:${t.port}`;
+
+/** What apply checks before writing: who holds the owner (claim), and the spec against the device. */
+export interface ApplyChecks {
+  claim?: ClaimIntent;
+  plan?: Plan;
+}
+
 /** Another resource's table on the same gateway would fight over marks, tables and rule priorities. */
 function refuseForeignOwner(d: LinuxDesired, state: DeviceState, host: string): void {
   const others = state.tables.filter((t) => /^inet lbgw_/.test(t) && t !== `inet ${d.nft.name}`);
@@ -257,13 +305,31 @@ export async function applyLinux(
   d: LinuxDesired,
   log: Logger = silent,
   hooks: SessionHooks = {},
+  checks: ApplyChecks = {},
 ): Promise<LinuxApplyResult> {
   const started = Date.now();
   return withSession(target, hooks, log, async (session) => {
     const before = await readDevice(session, d);
+    // Nothing is written unless the owner is this resource's to write and the spec fits the device.
+    let claim: string | undefined;
+    if (checks.claim) {
+      const verdict = judgeClaim(
+        d.owner,
+        deviceName(target),
+        claimIn(before.claimText),
+        ownsAnything(before),
+        checks.claim,
+      );
+      if (verdict.kind === "skip") throw new LinuxApplyError(verdict.reason, true);
+      if (verdict.note) log(`${deviceName(target)}: owner ${d.owner}: ${verdict.note}`);
+      claim = claimFile(verdict.claim);
+    }
     refuseForeignOwner(d, before, target.host);
+    if (checks.plan) preflight(checks.plan, before.facts, deviceName(target));
     const changes = diffState(d, before);
+    if (claim !== undefined && claim.trim() !== before.claimText) changes.claim = claim;
     const parts = [
+      changes.claim !== undefined && "claim",
       changes.ipBatch && "rules/routes",
       changes.nft && "nft table",
       changes.sysctls && "sysctls",
@@ -311,6 +377,8 @@ export async function applyLinux(
 
 /** Routes before the rules that use them, rules before the marks that need them, the prober last. */
 async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes): Promise<void> {
+  // The claim first: a write cut short leaves configuration that says whose it is.
+  if (c.claim !== undefined) await writeClaim(session, d.owner, c.claim);
   if (c.ipBatch)
     await session.check("ip -batch (rules and routes)", IP_BATCH, { input: c.ipBatch, write: true });
   if (c.sysctls)
@@ -325,6 +393,12 @@ async function writeChanges(session: LinuxSession, d: LinuxDesired, c: Changes):
       write: true,
     });
 }
+
+const writeClaim = (session: LinuxSession, owner: string, text: string) =>
+  session.check("writing the claim", script(CLAIM_SCRIPT), {
+    input: frame({ owner, claim: text }),
+    write: true,
+  });
 
 /**
  * The sysctl script's input that takes the recorded sysctls from `now` back to `before`: the keys recorded
@@ -368,6 +442,8 @@ async function rollback(
         : now.nft
           ? `delete table inet ${d.nft.name}\n`
           : undefined;
+      if (now.claimText !== before.claimText)
+        await writeClaim(session, d.owner, before.claimText ? `${before.claimText}\n` : "");
       if (nft) await session.check("restoring the nft table", NFT, { input: nft, write: true });
       if (batch) await session.check("restoring rules and routes", IP_BATCH, { input: batch, write: true });
       const sysctls = sysctlsToRestore(before, now);
@@ -411,9 +487,17 @@ export async function destroyLinux(
   d: LinuxDesired,
   log: Logger = silent,
   hooks: SessionHooks = {},
+  claim?: ClaimIntent,
 ): Promise<{ writes: number; commands: number }> {
   return withSession(target, hooks, log, async (session) => {
     const state = await readDevice(session, d);
+    if (claim) {
+      const verdict = judgeClaim(d.owner, deviceName(target), claimIn(state.claimText), true, claim);
+      if (verdict.kind === "skip") {
+        log(verdict.reason);
+        return { writes: 0, commands: session.stats.commands };
+      }
+    }
     const batch = ipBatchFor([], [], state) ?? "";
     log(
       `${target.host}: removing the prober, table ${d.nft.name}, ${state.rules.length} rule(s), ${state.routes.length} route(s)`,

@@ -3,6 +3,7 @@
  * lines.ts) → session (session.ts, remote.ts).
  */
 import type { Backend } from "../backends";
+import type { ClaimIntent } from "../common/claim";
 import type { Logger } from "../common/lock";
 import type { Plan } from "../plan/plan";
 import type { Spec } from "../spec/schema";
@@ -19,7 +20,7 @@ export interface LinuxBackendOptions {
 
 /** The Backend, with the apply figures (round trips, wall time) the tests and the CLI report. */
 export interface LinuxBackend extends Backend {
-  apply(log: Logger): Promise<LinuxApplyResult>;
+  apply(log: Logger, claim?: ClaimIntent): Promise<LinuxApplyResult>;
 }
 
 export function linuxTarget(spec: Spec): LinuxTarget {
@@ -51,8 +52,8 @@ export async function linuxBackend(
     device: `linux://${target.host}:${target.port}`,
     desiredLines: () => desiredLines(desired),
     keyed: linuxRules,
-    apply: (log) => applyLinux(target, desired, log, hooks),
+    apply: (log, claim) => applyLinux(target, desired, log, hooks, claim && { claim, plan }),
     read: (log) => readLinux(target, desired, log, hooks),
-    destroy: async (log) => void (await destroyLinux(target, desired, log, hooks)),
+    destroy: async (log, claim) => void (await destroyLinux(target, desired, log, hooks, claim)),
   };
 }

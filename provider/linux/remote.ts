@@ -244,6 +244,10 @@ for t in ${OWNED_TABLES.join(" ")}; do
 done
 sec addrs
 ip -j -4 addr show
+sec links
+ip -j link show
+sec claim
+cat "$lib/claim" 2>/dev/null || true
 sec sysctl
 # The wanted ones, and those recorded earlier (a removed uplink's, still to be restored).
 { cat "$in/sysctl"; awk '{ print $1 }' "$lib/sysctl.saved" 2>/dev/null || true; } | sort -u |
@@ -367,6 +371,17 @@ status=0
 wait "$!" || status=$?
 if [ "$status" -ne 0 ]; then cat "$run/job.log" >&2; fi
 exit "$status"
+`;
+
+/** Writes (or, given an empty claim, removes) the owner's claim (common/claim.ts). stdin: owner, claim. */
+export const CLAIM_SCRIPT = `${INPUT}${PATHS}
+if [ -s "$in/claim" ]; then
+  mkdir -p "$lib"
+  cp "$in/claim" "$lib/claim.new"
+  mv -f "$lib/claim.new" "$lib/claim"
+else
+  rm -f "$lib/claim"
+fi
 `;
 
 /** Deletes what the resource owns besides ip rules and routes. stdin: owner, ipbatch (owned rules/routes). */

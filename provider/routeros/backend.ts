@@ -11,12 +11,16 @@ import { MENUS, menusFor, wireName } from "./menus";
 import type { Rules } from "../common/rules";
 import { keyedRules } from "../common/rules";
 import type { Op, PrintedEntry, Reconciliation } from "./reconcile";
-import { reconcile } from "./reconcile";
+import { ownedEntries, reconcile } from "./reconcile";
 import type { DesiredState } from "./render";
 import { ownershipPrefix, renderRouterOs } from "./render";
 import { actualLines, desiredFromActual, desiredLines } from "./script";
 import type { RosTarget } from "./session";
-import { RosSession } from "./session";
+import { RosSession, defaultPort } from "./session";
+import type { Claim, ClaimIntent } from "../common/claim";
+import { ClaimError, formatClaim, judgeClaim, splitClaim } from "../common/claim";
+import type { DeviceFacts } from "../common/preflight";
+import { preflight } from "../common/preflight";
 
 export interface RouterOsDevice extends RosTarget {
   version: RosVersion;
@@ -88,18 +92,20 @@ async function withSession<T>(
 export async function readDevice(
   session: RosSession,
   version: RosVersion,
+  opts: { facts?: boolean } = {},
 ): Promise<Record<string, PrintedEntry[]>> {
   const menus = menusFor(version);
   const resource = session.command(["/system/resource/print", "=.proplist=version"]);
-  const prints = Promise.allSettled(
-    menus.map((m) => {
-      const props = [".id", "dynamic", ...Object.keys(m.props).map((p) => wireName(m, version, p))];
-      const words = [`${m.path}/print`, `=.proplist=${props.join(",")}`];
-      // Unordered menus can be large (BGP routes, blocklists): only entries with a comment can be ours.
-      if (!m.placement) words.push("?comment");
-      return session.command(words);
-    }),
-  );
+  const reads = menus.map((m) => {
+    const props = [".id", "dynamic", ...Object.keys(m.props).map((p) => wireName(m, version, p))];
+    const words = [`${m.path}/print`, `=.proplist=${props.join(",")}`];
+    // Unordered menus can be large (BGP routes, blocklists): only entries with a comment can be ours.
+    if (!m.placement) words.push("?comment");
+    return { path: m.path, words };
+  });
+  // What the spec is checked against before a write (common/preflight.ts): read-only menus, never written.
+  if (opts.facts) reads.push(...FACT_READS);
+  const prints = Promise.allSettled(reads.map((r) => session.command(r.words)));
   const running = (await resource)[0]?.version ?? "";
   if (Number(/^(\d+)\./.exec(running)?.[1]) !== version)
     throw new Error(
@@ -108,12 +114,71 @@ export async function readDevice(
     );
   const results = await prints;
   return Object.fromEntries(
-    menus.map((m, i) => {
+    reads.map(({ path }, i) => {
       const r = results[i];
       if (r.status === "rejected") throw r.reason;
-      return [m.path, r.value];
+      return [path, r.value];
     }),
   );
+}
+
+const FACT_READS = [
+  { path: "/interface", words: ["/interface/print", "=.proplist=name"] },
+  {
+    path: "/ip/address",
+    words: ["/ip/address/print", "=.proplist=address,network,interface,disabled,invalid"],
+  },
+];
+
+/** The device's interfaces, addresses and other owners' router-traffic routes, from a read with facts. */
+export function deviceFacts(actual: Record<string, PrintedEntry[]>): DeviceFacts {
+  const interfaces: DeviceFacts["interfaces"] = new Map();
+  for (const i of actual["/interface"] ?? []) if (i.name) interfaces.set(i.name, []);
+  for (const a of actual["/ip/address"] ?? []) {
+    if (a.disabled === "true" || a.invalid === "true" || !a.address || !a.interface) continue;
+    const [ip, len] = a.address.split("/");
+    // A point-to-point address (PPPoE, LTE) is a /32 whose "network" is the peer.
+    const peer = len === "32" && a.network && a.network !== ip ? a.network : undefined;
+    interfaces.get(a.interface)?.push({ address: a.address, ...(peer ? { peer } : {}) });
+  }
+  const owners = (actual["/ip/route"] ?? [])
+    .map((r) => /^lbgw:([A-Za-z0-9_]+):route:main:/.exec(r.comment ?? "")?.[1])
+    .filter((o): o is string => !!o);
+  return { interfaces, routerTrafficOwners: [...new Set(owners)] };
+}
+
+/** The owned LAN interface list carries the claim in its comment, after the key. */
+const CLAIM_MENU = "/interface/list";
+const CLAIM_KEY = "lan";
+
+export function claimOnDevice(owner: string, actual: Record<string, PrintedEntry[]>): Claim | undefined {
+  const entry = ownedEntries(owner, actual[CLAIM_MENU] ?? []).get(CLAIM_KEY)?.[0];
+  return entry ? splitClaim(entry.comment ?? "").claim : undefined;
+}
+
+function ownsAnything(owner: string, actual: Record<string, PrintedEntry[]>, version: RosVersion): boolean {
+  return menusFor(version).some((m) => ownedEntries(owner, actual[m.path] ?? []).size > 0);
+}
+
+/** `desired` with the claim in the comment of its LAN interface list. */
+export function withClaim(desired: DesiredState, claim: Claim): DesiredState {
+  return {
+    ...desired,
+    [CLAIM_MENU]: (desired[CLAIM_MENU] ?? []).map((d) =>
+      d.key === CLAIM_KEY
+        ? {
+            ...d,
+            attrs: { ...d.attrs, comment: `${splitClaim(d.attrs.comment ?? "").rest}${formatClaim(claim)}` },
+          }
+        : d,
+    ),
+  };
+}
+
+/** What apply checks before writing: who holds the owner (claim), and the spec against the device. */
+export interface ApplyChecks {
+  claim?: ClaimIntent;
+  plan?: Plan;
 }
 
 /** Reads the device and reconciles it with `desired`: what it holds, and the writes that would make it so. */
@@ -127,14 +192,33 @@ async function readAndPlan(
   return { actual, plan: reconcile({ owner, version: device.version, desired, actual }) };
 }
 
+export const deviceName = (d: RouterOsDevice): string => `routeros://${d.host}:${defaultPort(d)}`;
+
 export async function applyRouterOs(
   device: RouterOsDevice,
   owner: string,
-  desired: DesiredState,
+  wanted: DesiredState,
   log: Logger = silent,
+  checks: ApplyChecks = {},
 ): Promise<ApplyResult> {
   return withSession(device, log, async (session) => {
-    const { actual: before, plan } = await readAndPlan(session, device, owner, desired);
+    const before = await readDevice(session, device.version, { facts: !!checks.plan });
+    // Nothing is written unless the owner is this resource's to write and the spec fits the device.
+    let desired = wanted;
+    if (checks.claim) {
+      const verdict = judgeClaim(
+        owner,
+        deviceName(device),
+        claimOnDevice(owner, before),
+        ownsAnything(owner, before, device.version),
+        checks.claim,
+      );
+      if (verdict.kind === "skip") throw new ClaimError(verdict.reason);
+      if (verdict.note) log(`${deviceName(device)}: owner ${owner}: ${verdict.note}`);
+      desired = withClaim(wanted, verdict.claim);
+    }
+    if (checks.plan) preflight(checks.plan, deviceFacts(before), deviceName(device));
+    const plan = reconcile({ owner, version: device.version, desired, actual: before });
     log(`${plan.writes} change(s) to apply on ${device.host}`);
     try {
       await runBatches(session, plan.batches);
@@ -205,9 +289,17 @@ export async function destroyRouterOs(
   device: RouterOsDevice,
   owner: string,
   log: Logger = silent,
+  claim?: ClaimIntent,
 ): Promise<number> {
   return withSession(device, log, async (session) => {
-    const { plan } = await readAndPlan(session, device, owner, {});
+    const { actual, plan } = await readAndPlan(session, device, owner, {});
+    if (claim) {
+      const verdict = judgeClaim(owner, deviceName(device), claimOnDevice(owner, actual), true, claim);
+      if (verdict.kind === "skip") {
+        log(verdict.reason);
+        return 0;
+      }
+    }
     log(`removing ${plan.writes} group(s) of owned entries from ${device.host}`);
     await runBatches(session, plan.batches);
     const learned = await session.command([

@@ -68,7 +68,8 @@ export function ownedEntries(owner: string, entries: PrintedEntry[]): Map<string
   for (const e of entries) {
     const c = e.comment ?? "";
     if (!c.startsWith(prefix) || e.dynamic === "true") continue;
-    const key = c.slice(prefix.length);
+    // A key has no spaces; the claim (common/claim.ts) may follow one.
+    const key = c.slice(prefix.length).split(" ")[0];
     owned.set(key, [...(owned.get(key) ?? []), e]);
   }
   return owned;
@@ -126,7 +127,7 @@ function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[]; mov
         op: "remove",
         menu: m.path,
         ids: stale.map((e) => e[".id"]),
-        keys: stale.map((e) => (e.comment ?? "").slice(ownershipPrefix(input.owner).length)),
+        keys: stale.map((e) => (e.comment ?? "").slice(ownershipPrefix(input.owner).length).split(" ")[0]),
       }
     : undefined;
 

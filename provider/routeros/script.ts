@@ -9,6 +9,7 @@ import { menusFor, wireName } from "./menus";
 import type { PrintedEntry } from "./reconcile";
 import { comparable, comparableDesired, ownedEntries } from "./reconcile";
 import { formatRosDuration, rosDurationSeconds } from "./values";
+import { splitClaim } from "../common/claim";
 
 /** Comparison form → the form RouterOS accepts as input (and the one people read). */
 export function inputForm(kind: PropKind, value: string): string {
@@ -48,7 +49,8 @@ function addLine(m: MenuSpec, version: RosVersion, attrs: Record<string, string>
         : []
       : [`${wireName(m, version, p)}=${quote(attrs[p])}`],
   );
-  if (attrs.comment !== undefined) words.push(`comment=${quote(attrs.comment)}`);
+  // The claim (common/claim.ts) is bookkeeping, not configuration: lines show the ownership key only.
+  if (attrs.comment !== undefined) words.push(`comment=${quote(splitClaim(attrs.comment).rest)}`);
   return `add ${words.join(" ")}`;
 }
 

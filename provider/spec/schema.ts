@@ -238,6 +238,11 @@ const SpecObject = z
       .array(z.object({ destination: prefix("pin destination"), link: z.string() }).strict())
       .default([]),
     bypass: z.array(prefix("bypass network")).default([]),
+    /**
+     * At create: take over the owner's configuration on the device although another resource (or stack)
+     * holds it, or no resource claims it (common/claim.ts). Ignored afterwards.
+     */
+    adopt: z.boolean({ error: "adopt must be true or false" }).default(false),
   })
   .strict();
 
@@ -378,11 +383,25 @@ export function parseSpec(
 ): { ok: true; spec: Spec } | { ok: false; failures: CheckFailure[] } {
   const result = SpecSchema.safeParse(input);
   if (result.success) return { ok: true, spec: result.data };
-  const failures = result.error.issues.map((i) => ({
-    property: formatPath(i.path) || "(arguments)",
-    reason: issueText(i, valueAt(input, i.path)),
-  }));
+  const failures = result.error.issues.map((i) => {
+    const value = valueAt(input, i.path);
+    return {
+      property: formatPath(i.path) || "(arguments)",
+      reason: issueText(i, value) + shownValue(i.path, value),
+    };
+  });
   return { ok: false, failures };
+}
+
+/** Arguments whose value is never shown (the engine's own display of a failure shows no value either). */
+const SECRET_KEYS = new Set(["username", "password", "privateKey", "privateKeyPassword"]);
+
+/** " (value: ...)" for a failure's message: the offending value, masked when secret, cut when long. */
+function shownValue(path: readonly PropertyKey[], value: unknown): string {
+  if (value === undefined) return "";
+  if (path.some((k) => SECRET_KEYS.has(String(k)))) return " (value: [secret])";
+  const text = JSON.stringify(value) ?? String(value);
+  return ` (value: ${text.length > 80 ? `${text.slice(0, 77)}...` : text})`;
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {

@@ -318,6 +318,8 @@ describe("read-back and reconcile", () => {
     ),
     routes: [...d.routes],
     addrs,
+    facts: { interfaces: new Map(), routerTrafficOwners: [] },
+    claimText: "",
     sysctls: new Map(d.sysctls.map((s) => [s.path, s.value])),
     saved: new Map(d.sysctls.map((s) => [s.path, "0"])),
     prober: { hash: proberFilesHash(d), running: true, maps: [], state: "" },

@@ -80,7 +80,14 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
     const log = sim.log.slice(from);
     expect(roundTrips(log)).toBe(2);
     // one read of every owned menu plus the version check, nothing else
-    expect(log.map((e) => e.command)).toEqual(["/login", "/system/resource/print", ...menuPrints(sim)]);
+    // (and the interfaces and addresses the spec is checked against)
+    expect(log.map((e) => e.command)).toEqual([
+      "/login",
+      "/system/resource/print",
+      ...menuPrints(sim),
+      "/interface/print",
+      "/ip/address/print",
+    ]);
     expect((updated.outs as Record<string, unknown>).rules).toEqual(first.outs.rules);
   });
 

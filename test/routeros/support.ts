@@ -4,7 +4,7 @@
  */
 import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RosSimOptions, RouterOsSim } from "../support/routeros-sim";
 import { startRouterOsSim } from "../support/routeros-sim";
 import { PacketPath, type ProbeWorld } from "../support/routeros-sim/packet-path";
 
@@ -35,8 +35,13 @@ export const FOREIGN = {
 };
 
 /** The seeds' router: their interfaces and addresses, and the operator's own (foreign) entries. */
-export async function seedRouter(version: string, password = "s3cret"): Promise<RouterOsSim> {
+export async function seedRouter(
+  version: string,
+  password = "s3cret",
+  extra: Pick<RosSimOptions, "apiSsl"> = {},
+): Promise<RouterOsSim> {
   return startRouterOsSim({
+    ...extra,
     version,
     username: "admin",
     password,
@@ -68,12 +73,17 @@ export function targetOf(sim: RouterOsSim): SpecInput["target"] {
   };
 }
 
+/** What the SDK passes as `holder` for the tests' resource (sdk/index.ts: project/stack/resource). */
+export const HOLDER = "tests/dev/gw";
+
 /** check(), as the engine does before anything else; the inputs it returns (a fixture must pass). */
 export async function checked(
   spec: SpecInput,
   olds: Record<string, unknown> = {},
+  holder = HOLDER,
 ): Promise<Record<string, unknown>> {
-  const r = await provider.check(olds, spec as unknown as Record<string, unknown>);
+  // The SDK adds the holder (project/stack/resource) to every resource's inputs.
+  const r = await provider.check(olds, { ...spec, holder } as unknown as Record<string, unknown>);
   if (r.failures.length) throw new Error(`fixture rejected: ${JSON.stringify(r.failures)}`);
   return r.inputs;
 }

@@ -94,6 +94,23 @@ describe("spec validation: every invalid input names the property and the reason
     expect(f[property]).toMatch(reason);
   });
 
+  test("every failure shows the offending value; secrets are masked", () => {
+    expect(failures(link(0, { weight: 0 }))["links[0].weight"]).toMatch(/ \(value: 0\)$/);
+    expect(failures(link(0, { gateway: "isp.example" }))["links[0].gateway"]).toMatch(
+      / \(value: "isp.example"\)$/,
+    );
+    const long = "x".repeat(200);
+    expect(failures(link(0, { name: long }))["links[0].name"]).toMatch(/ \(value: "x{76}\.\.\.\)$/);
+    const key = seedNthSticky({
+      target: { linux: { host: "gw", hostKey: "SHA256:x", privateKey: 42 as unknown as string } },
+      strategy: "pcc",
+      sticky: false,
+    });
+    const f = failures(key)["target.linux.privateKey"];
+    expect(f).toMatch(/\(value: \[secret\]\)$/);
+    expect(f).not.toContain("42");
+  });
+
   test("fewer than two links, or more than sixteen", () => {
     expect(failures(seedNthSticky({ links: [seedNthSticky().links[0]] })).links).toMatch(
       /at least two uplinks/,
@@ -149,7 +166,9 @@ describe("spec validation: every invalid input names the property and the reason
     ]) {
       const f = failures(target(username, password));
       expect(Object.keys(f)).toEqual([property]);
-      expect(f[property]).toMatch(/has a character outside Windows-1252 .*\(ASCII is safest\)$/);
+      expect(f[property]).toMatch(
+        /has a character outside Windows-1252 .*\(ASCII is safest\) \(value: \[secret\]\)$/,
+      );
       const secret = property.endsWith("password") ? password : username;
       expect(f[property]).not.toContain(secret.slice(1));
     }
@@ -158,7 +177,9 @@ describe("spec validation: every invalid input names the property and the reason
   test("a missing value is required; a value of the wrong type says what it should be", () => {
     const { lan: _lan, ...noLan } = seedNthSticky();
     expect(failures(noLan).lan).toBe("is required (expected object)");
-    expect(failures({ ...seedNthSticky(), links: "wan1,wan2" }).links).toBe("must be a list (got a string)");
+    expect(failures({ ...seedNthSticky(), links: "wan1,wan2" }).links).toBe(
+      'must be a list (got a string) (value: "wan1,wan2")',
+    );
   });
 
   test("owner must be safe to prefix device names", () => {

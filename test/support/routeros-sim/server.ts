@@ -21,6 +21,8 @@ export interface RosSimOptions {
   legacyLogin?: boolean;
   /** Serve TLS (api-ssl) instead of plain TCP. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Also serve api-ssl (TLS) on a second port, over the same router state (as a router serves both). */
+  apiSsl?: { key: string | Buffer; cert: string | Buffer };
   host?: string;
   /** 0 (default) picks a free port. */
   port?: number;
@@ -95,6 +97,8 @@ export interface SimEdit {
 export interface RouterOsSim {
   host: string;
   port: number;
+  /** The api-ssl port, when served beside the plain one (`apiSsl`). */
+  tlsPort?: number;
   version: RosVersion;
   close(): Promise<void>;
   /** Items of a menu in print order, as `print` returns them (with `.id`). */
@@ -430,35 +434,44 @@ export async function startRouterOsSim(opts: RosSimOptions = {}): Promise<Router
     state.stats.connections++;
     connections.add(new Connection(nextConn++, socket, state, (c) => connections.delete(c)));
   };
-  const server = opts.tls
-    ? tls.createServer({ key: opts.tls.key, cert: opts.tls.cert }, accept)
-    : net.createServer(accept);
-  server.on("tlsClientError", () => undefined);
   // Every TCP socket, including TLS handshakes not yet complete, so that close() never waits on a client.
   const sockets = new Set<net.Socket>();
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
   const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
+  const servers: net.Server[] = [];
+  const listen = async (cert: RosSimOptions["tls"], port: number): Promise<number> => {
+    const server = cert
+      ? tls.createServer({ key: cert.key, cert: cert.cert }, accept)
+      : net.createServer(accept);
+    servers.push(server);
+    server.on("tlsClientError", () => undefined);
+    server.on("connection", (socket: net.Socket) => {
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
     });
-  });
-  const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return (server.address() as net.AddressInfo).port;
+  };
+  const port = await listen(opts.tls, opts.port ?? 0);
+  const tlsPort = opts.apiSsl ? await listen(opts.apiSsl, 0) : undefined;
 
   const sim: RouterOsSim = {
     host,
     port,
+    ...(tlsPort ? { tlsPort } : {}),
     version,
     log: state.log,
     async close() {
       for (const c of connections) c.destroy();
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(
+        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
     },
     entries: (menu) => engine.entries(menu),
     stats: () => ({ ...state.stats }),
