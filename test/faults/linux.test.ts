@@ -18,7 +18,7 @@
  * an encrypted key without its passphrase): a clear error, nothing changes on the gateway, and update /
  * read / remove throw (the engine keeps its state) instead of reporting an empty state.
  */
-import { type ChildProcess, type ChildProcessWithoutNullStreams, execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -30,8 +30,10 @@ import { LinuxSession, type SessionHooks } from "../../provider/linux/session";
 import type { Spec } from "../../provider/spec/schema";
 import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
 import {
+  Stream,
   killAll,
   labBackend as backend,
+  streamRetransmissions,
   labSpec,
   rootSuite,
   sshdSessionPids,
@@ -45,52 +47,6 @@ const suite = rootSuite("Linux fault tests");
 
 const log = (m: string) => void m;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A TCP stream through the gateway that echoes a numbered line every 20 ms and times each answer. */
-class Stream {
-  private readonly sent = new Map<number, number>();
-  private seq = 0;
-  private buf = "";
-  private timer: NodeJS.Timeout | undefined;
-  worstMs = 0;
-  closed = false;
-  answered = 0;
-
-  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
-    proc.stdout.on("data", (d: Buffer) => {
-      this.buf += d.toString();
-      const lines = this.buf.split("\n");
-      this.buf = lines.pop() as string;
-      for (const l of lines) {
-        const at = this.sent.get(Number(l));
-        if (at === undefined) continue;
-        this.sent.delete(Number(l));
-        this.answered++;
-        this.worstMs = Math.max(this.worstMs, Date.now() - at);
-      }
-    });
-    proc.on("exit", () => (this.closed = true));
-    this.timer = setInterval(() => {
-      if (this.closed) return;
-      this.sent.set(++this.seq, Date.now());
-      proc.stdin.write(`${this.seq}\n`);
-    }, 20);
-  }
-
-  /** The worst echo time since the last call, counting lines still unanswered. */
-  worstSinceLast(): number {
-    const now = Date.now();
-    const pending = [...this.sent.values()].map((t) => now - t);
-    const worst = Math.max(this.worstMs, ...pending.filter((ms) => ms > 100));
-    this.worstMs = 0;
-    return worst;
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.proc.kill();
-  }
-}
 
 suite("Linux: SSH session killed mid-apply", () => {
   let lab: Lab;
@@ -158,19 +114,7 @@ suite("Linux: SSH session killed mid-apply", () => {
     silence?.mockRestore();
   }, 120_000);
 
-  /** Retransmitted segments of the stream's TCP connection, client and server side (`ss -ti`). */
-  async function retransmissions(): Promise<number> {
-    let total = 0;
-    for (const ns of ["lan", "inet"]) {
-      const out = (
-        await lab.exec(ns, ["ss", "-tin", "state", "established", "( sport = :7788 or dport = :7788 )"])
-      ).stdout;
-      // the socket must be there (or the count would prove nothing)
-      if (!out.includes(":7788")) return -1;
-      for (const m of out.matchAll(/retrans:\d+\/(\d+)/g)) total += Number(m[1]);
-    }
-    return total;
-  }
+  const retransmissions = () => streamRetransmissions(lab, 7788);
 
   /**
    * After a failed (or late-killed) update towards `to`: the state (one configuration throughout: nft, ip,
@@ -385,7 +329,13 @@ suite("Linux: SSH session killed mid-apply", () => {
 
   describe("a gateway that cannot be used: a clear error, nothing changes, no state lost", () => {
     const props = async (over: Record<string, unknown>) => {
-      const raw = JSON.parse(JSON.stringify(specFor(2))) as Record<string, unknown>;
+      // One resource across these tests: each create takes over its predecessor's claim (same holder); the
+      // first adopts what the tests above left unclaimed.
+      const raw: Record<string, unknown> = {
+        ...(JSON.parse(JSON.stringify(specFor(2))) as Record<string, unknown>),
+        holder: "tests/faults/gateway",
+        adopt: true,
+      };
       Object.assign((raw.target as { linux: Record<string, unknown> }).linux, over);
       const checked = await provider.check({}, raw);
       expect(checked.failures).toEqual([]);

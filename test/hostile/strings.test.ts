@@ -433,7 +433,8 @@ describe("Linux: hostile strings in every string field", () => {
       expect(checked.failures).toEqual([]);
       const error = await (
         op === "apply"
-          ? provider.create(checked.inputs).then(() => provider.remove("x", checked.inputs))
+          ? // the engine deletes with the outputs create returned (they carry the instance of the claim)
+            provider.create(checked.inputs).then((c) => provider.remove("x", c.outs as Props))
           : provider.read("x", checked.inputs)
       ).then(
         () => undefined,

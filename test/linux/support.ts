@@ -118,3 +118,65 @@ export const tcpConnection = (
   port: number,
 ): ChildProcessWithoutNullStreams =>
   spawn("ip", ["netns", "exec", netns, "socat", "-", `TCP:${to}:${port},bind=${from}`]);
+
+/** A TCP stream through the gateway that echoes a numbered line every 20 ms and times each answer. */
+export class Stream {
+  private readonly sent = new Map<number, number>();
+  private seq = 0;
+  private buf = "";
+  private timer: NodeJS.Timeout | undefined;
+  worstMs = 0;
+  closed = false;
+  answered = 0;
+
+  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    proc.stdout.on("data", (d: Buffer) => {
+      this.buf += d.toString();
+      const lines = this.buf.split("\n");
+      this.buf = lines.pop() as string;
+      for (const l of lines) {
+        const at = this.sent.get(Number(l));
+        if (at === undefined) continue;
+        this.sent.delete(Number(l));
+        this.answered++;
+        this.worstMs = Math.max(this.worstMs, Date.now() - at);
+      }
+    });
+    proc.on("exit", () => (this.closed = true));
+    this.timer = setInterval(() => {
+      if (this.closed) return;
+      this.sent.set(++this.seq, Date.now());
+      proc.stdin.write(`${this.seq}\n`);
+    }, 20);
+  }
+
+  /** The worst echo time since the last call, counting lines still unanswered. */
+  worstSinceLast(): number {
+    const now = Date.now();
+    const pending = [...this.sent.values()].map((t) => now - t);
+    const worst = Math.max(this.worstMs, ...pending.filter((ms) => ms > 100));
+    this.worstMs = 0;
+    return worst;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.proc.kill();
+  }
+}
+
+/**
+ * Retransmitted segments of the TCP connection on `port` between the lab's LAN and inet namespaces, at both
+ * ends (`ss -ti`); -1 when the connection is not there (the count would prove nothing).
+ */
+export async function streamRetransmissions(lab: Lab, port: number): Promise<number> {
+  let total = 0;
+  for (const ns of ["lan", "inet"]) {
+    const out = (
+      await lab.exec(ns, ["ss", "-tin", "state", "established", `( sport = :${port} or dport = :${port} )`])
+    ).stdout;
+    if (!out.includes(`:${port}`)) return -1;
+    for (const m of out.matchAll(/retrans:\d+\/(\d+)/g)) total += Number(m[1]);
+  }
+  return total;
+}
