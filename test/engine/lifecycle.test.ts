@@ -21,7 +21,7 @@ import type { RouterOsSim } from "../support/routeros-sim";
 import { selfSignedCert } from "../support/routeros-sim/self-signed";
 import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
 import { menusOf, seedRouter, writesSince } from "../routeros/support";
-import { Stream, streamRetransmissions, tcpConnection, tcpServer } from "../linux/support";
+import { Stream, exampleConfig, hostsName, streamRetransmissions } from "../linux/support";
 import {
   COMMAND_TIMEOUT_MS,
   ENSURE_TIMEOUT_MS,
@@ -37,7 +37,6 @@ import {
 } from "./support";
 
 const PASSWORD = "Lc-7h2p-secret";
-const HOSTS = "/etc/hosts";
 
 jest.setTimeout(6 * COMMAND_TIMEOUT_MS);
 
@@ -294,96 +293,51 @@ suite("Life-cycle safety under the real Pulumi engine", () => {
 
   linux("the copied Linux example: the gateway's address respelt as a name", () => {
     let lab: Lab;
+    let dir: string;
     let stack: Stack;
-    let marker = "";
-    const children: Array<{ kill: (s: NodeJS.Signals) => void }> = [];
+    let respelt: ReturnType<typeof hostsName> | undefined;
     let stream: Stream | undefined;
+    const configure = async (s: Stack) => {
+      const { config, secrets } = exampleConfig(lab);
+      await s.setAll(config, secrets);
+    };
+    const owned = async () => ruleLines((await gatewayState(stack)).outputs.rules);
 
     beforeAll(async () => {
       await ensureLabDeps();
       lab = await createLab({ uplinks: 2, clients: 1, label: "test/engine/lifecycle.test.ts" });
-      const dir = await project(
-        path.join(REPO, "examples/linux-weighted-failover"),
-        "linux-weighted-failover",
-      );
+      dir = await project(path.join(REPO, "examples/linux-weighted-failover"), "linux-weighted-failover");
       stack = await engine.stack(dir, "linux-site");
-      const a = lab.addresses;
-      await stack.setAll(
-        {
-          gatewayHost: lab.ssh.host,
-          gatewayPort: lab.ssh.port,
-          gatewayHostKey: lab.ssh.hostKey,
-          lanInterface: a.lanIface,
-          lanNetwork: a.lanNet,
-          link1Interface: a.uplinks[0].iface,
-          link1Gateway: a.uplinks[0].gateway,
-          link1ProbeTarget: a.uplinks[0].probeTarget,
-          link2Interface: a.uplinks[1].iface,
-          link2Gateway: a.uplinks[1].gateway,
-          link2ProbeTarget: a.uplinks[1].probeTarget,
-        },
-        { privateKey: lab.ssh.privateKey },
-      );
+      await configure(stack);
     }, 10 * 60_000);
 
     afterAll(async () => {
       stream?.stop();
-      for (const c of children) c.kill("SIGKILL");
-      if (marker)
-        fs.writeFileSync(
-          HOSTS,
-          fs
-            .readFileSync(HOSTS, "utf8")
-            .split("\n")
-            .filter((l) => !l.includes(marker))
-            .join("\n"),
-        );
+      respelt?.remove();
       if (lab) await lab.destroy();
     }, 120_000);
 
     test("replaced in place: the owned configuration unchanged, the NAT stream never interrupted", async () => {
       await stack.up();
       const port = 7811;
-      children.push(await tcpServer(lab.ns.inet, port, "EXEC:cat", lab.addresses.server));
-      const client = tcpConnection(lab.ns.lan, lab.addresses.clients[0], lab.addresses.server, port);
-      children.push(client);
-      stream = new Stream(client);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(stream.answered).toBeGreaterThan(5);
-      const before = ruleLines((await gatewayState(stack)).outputs.rules);
+      stream = await Stream.through(lab, port);
+      const before = await owned();
 
-      const name = `lbgw-lab-${lab.id}.test`;
-      marker = `# lbgw engine test ${lab.id}`;
-      fs.appendFileSync(HOSTS, `${lab.ssh.host} ${name} ${marker}\n`);
-      await stack.setConfig("gatewayHost", name);
+      respelt = hostsName(lab, "test/engine/lifecycle.test.ts");
+      await stack.setConfig("gatewayHost", respelt.name);
       const r = await stack.up("up (respelt)");
       expect(r.output).toMatch(/\+-1 replaced/);
       const refreshed = await stack.refresh("refresh (respelt)");
       expect(refreshed.output).not.toMatch(/~ 1 updated|deleted/);
-      expect(ruleLines((await gatewayState(stack)).outputs.rules)).toEqual(before);
+      expect(await owned()).toEqual(before);
       expect({ closed: stream.closed, retrans: await streamRetransmissions(lab, port) }).toEqual({
         closed: false,
         retrans: 0,
       });
       expect(stream.worstSinceLast()).toBeLessThan(1000);
 
-      const second = await engine.stack(stack.dir, "linux-other");
-      await second.setAll(
-        {
-          gatewayHost: lab.ssh.host,
-          gatewayPort: lab.ssh.port,
-          gatewayHostKey: lab.ssh.hostKey,
-          lanInterface: lab.addresses.lanIface,
-          lanNetwork: lab.addresses.lanNet,
-          link1Interface: lab.addresses.uplinks[0].iface,
-          link1Gateway: lab.addresses.uplinks[0].gateway,
-          link1ProbeTarget: lab.addresses.uplinks[0].probeTarget,
-          link2Interface: lab.addresses.uplinks[1].iface,
-          link2Gateway: lab.addresses.uplinks[1].gateway,
-          link2ProbeTarget: lab.addresses.uplinks[1].probeTarget,
-        },
-        { privateKey: lab.ssh.privateKey },
-      );
+      const second = await engine.stack(dir, "linux-other");
+      await configure(second);
       const refused = await second
         .up("up (second stack)")
         .catch((e: { result: { output: string } }) => e.result);
@@ -391,9 +345,8 @@ suite("Life-cycle safety under the real Pulumi engine", () => {
         /owner "gw" on linux:\/\/.* is held by resource linux-weighted-failover\//,
       );
       await second.destroy("destroy (second stack)");
-      expect(ruleLines((await gatewayState(stack)).outputs.rules)).toEqual(before);
       await stack.refresh("refresh (after second destroy)");
-      expect(ruleLines((await gatewayState(stack)).outputs.rules)).toEqual(before);
+      expect(await owned()).toEqual(before);
       expect(stream.closed).toBe(false);
       await stack.destroy();
     });

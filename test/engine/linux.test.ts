@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { isRoot } from "../skip";
 import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
+import { exampleConfig } from "../linux/support";
 import {
   COMMAND_TIMEOUT_MS,
   ENSURE_TIMEOUT_MS,
@@ -116,24 +117,8 @@ suite("linux-weighted-failover under the real Pulumi engine, on the namespace la
     baseline = await snapshot();
     baselineProcesses = (await lab.snapshot()).processes;
     stack = await engine.stack(DIR, EXAMPLE);
-    const a = lab.addresses;
-    await stack.setAll(
-      {
-        gatewayHost: lab.ssh.host,
-        gatewayPort: lab.ssh.port,
-        gatewayUser: "root",
-        gatewayHostKey: lab.ssh.hostKey,
-        lanInterface: a.lanIface,
-        lanNetwork: a.lanNet,
-        link1Interface: a.uplinks[0].iface,
-        link1Gateway: a.uplinks[0].gateway,
-        link1ProbeTarget: a.uplinks[0].probeTarget,
-        link2Interface: a.uplinks[1].iface,
-        link2Gateway: a.uplinks[1].gateway,
-        link2ProbeTarget: a.uplinks[1].probeTarget,
-      },
-      { privateKey: lab.ssh.privateKey },
-    );
+    const { config, secrets } = exampleConfig(lab);
+    await stack.setAll(config, secrets);
   }, ENSURE_TIMEOUT_MS);
 
   afterAll(async () => {

@@ -18,7 +18,7 @@
  * an encrypted key without its passphrase): a clear error, nothing changes on the gateway, and update /
  * read / remove throw (the engine keeps its state) instead of reporting an empty state.
  */
-import { type ChildProcess, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -37,8 +37,6 @@ import {
   labSpec,
   rootSuite,
   sshdSessionPids,
-  tcpConnection,
-  tcpServer,
 } from "../linux/support";
 
 jest.setTimeout(180_000);
@@ -52,7 +50,6 @@ suite("Linux: SSH session killed mid-apply", () => {
   let lab: Lab;
   let owner: string;
   let stream: Stream;
-  const children: ChildProcess[] = [];
   let silence: jest.SpyInstance;
 
   /** A: links 1 and 2 at 3:1; B: links 1, 2 and 3 at 1:1:1. */
@@ -96,19 +93,11 @@ suite("Linux: SSH session killed mid-apply", () => {
     lab = await createLab({ uplinks: 3, clients: 4, label: "test/faults/linux.test.ts" });
     owner = `f${lab.id}`;
     await (await A()).apply(log);
-    const port = 7788;
-    children.push(await tcpServer(lab.ns.inet, port, "EXEC:cat", lab.addresses.server));
-    const client = tcpConnection(lab.ns.lan, lab.addresses.clients[0], lab.addresses.server, port);
-    children.push(client);
-    stream = new Stream(client);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(stream.answered).toBeGreaterThan(5);
-    stream.worstSinceLast();
+    stream = await Stream.through(lab, 7788);
   }, 300_000);
 
   afterAll(async () => {
     stream?.stop();
-    for (const c of children) c.kill("SIGKILL");
     // The resource's files are in the lab gateway's private tmpfs: they go with it.
     if (lab) await lab.destroy();
     silence?.mockRestore();

@@ -5,38 +5,32 @@
  * retransmission; a second claim of the owner is refused before any write; the spec is checked against the
  * gateway before any write. Runs as root (CI does); anywhere else it is skipped with a loud banner.
  */
-import { type ChildProcess } from "node:child_process";
-import * as fs from "node:fs";
 import * as provider from "../../provider/index";
 import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
 import {
   Stream,
   exampleArgs,
+  hostsName,
   labBackend,
   labSpec,
   labTarget,
   rootSuite,
   streamRetransmissions,
-  tcpConnection,
-  tcpServer,
 } from "./support";
 
 const suite = rootSuite("Linux life-cycle tests");
 
 jest.setTimeout(120_000);
 
-const HOSTS = "/etc/hosts";
 const PORT = 7799;
 type Props = Record<string, unknown>;
 
 suite("Linux: a resource only removes what it holds", () => {
   let lab: Lab;
   let owner: string;
-  /** A name for the gateway's management address, added to /etc/hosts for this file and removed after. */
-  let gwName: string;
-  let marker: string;
+  /** A name for the gateway's management address, in /etc/hosts for this file. */
+  let gwName: ReturnType<typeof hostsName>;
   let stream: Stream;
-  const children: ChildProcess[] = [];
   let silence: jest.SpyInstance;
 
   const args = () => ({ owner, ...exampleArgs(lab) });
@@ -55,23 +49,12 @@ suite("Linux: a resource only removes what it holds", () => {
     await ensureLabDeps();
     lab = await createLab({ uplinks: 2, clients: 2, label: "test/linux/lifecycle.test.ts" });
     owner = `c${lab.id}`;
-    gwName = `lbgw-lab-${lab.id}.test`;
-    marker = `# lbgw test ${lab.id}`;
-    fs.appendFileSync(HOSTS, `${lab.ssh.host} ${gwName} ${marker}\n`);
+    gwName = hostsName(lab, "test/linux/lifecycle.test.ts");
   }, 300_000);
 
   afterAll(async () => {
     stream?.stop();
-    for (const c of children) c.kill("SIGKILL");
-    if (marker && fs.existsSync(HOSTS))
-      fs.writeFileSync(
-        HOSTS,
-        fs
-          .readFileSync(HOSTS, "utf8")
-          .split("\n")
-          .filter((l) => !l.includes(marker))
-          .join("\n"),
-      );
+    gwName?.remove();
     if (lab) await lab.destroy();
     silence?.mockRestore();
   }, 120_000);
@@ -82,16 +65,11 @@ suite("Linux: a resource only removes what it holds", () => {
     const outs = created.outs as Props;
     expect(await claimFile()).toBe(`instance=${outs.instance as string} holder=tests/dev/office\n`);
 
-    children.push(await tcpServer(lab.ns.inet, PORT, "EXEC:cat", lab.addresses.server));
-    const client = tcpConnection(lab.ns.lan, lab.addresses.clients[0], lab.addresses.server, PORT);
-    children.push(client);
-    stream = new Stream(client);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(stream.answered).toBeGreaterThan(5);
+    stream = await Stream.through(lab, PORT);
     const before = await ownedLines();
 
     // What the engine does: diff says replace (another device string), create the new, delete the old.
-    const respelt = await checked(labTarget(lab, { host: gwName }), "tests/dev/office");
+    const respelt = await checked(labTarget(lab, { host: gwName.name }), "tests/dev/office");
     const d = await provider.diff(created.id as string, outs, respelt);
     expect(d.replaces).toEqual(["device"]);
     const replaced = await provider.create(respelt);

@@ -129,7 +129,27 @@ export class Stream {
   closed = false;
   answered = 0;
 
-  constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+  /**
+   * A stream from the lab's first LAN client to an echo server (socat) in its internet namespace on `port`,
+   * answering before it resolves. `stop()` ends the server too.
+   */
+  static async through(lab: Lab, port: number): Promise<Stream> {
+    const a = lab.addresses;
+    const server = await tcpServer(lab.ns.inet, port, "EXEC:cat", a.server);
+    const stream = new Stream(tcpConnection(lab.ns.lan, a.clients[0], a.server, port), [server]);
+    await new Promise((r) => setTimeout(r, 500));
+    if (stream.answered <= 5) {
+      stream.stop();
+      throw new Error(`the echo stream on port ${port} got ${stream.answered} answers in 500 ms`);
+    }
+    stream.worstSinceLast();
+    return stream;
+  }
+
+  constructor(
+    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly helpers: ChildProcess[] = [],
+  ) {
     proc.stdout.on("data", (d: Buffer) => {
       this.buf += d.toString();
       const lines = this.buf.split("\n");
@@ -161,8 +181,56 @@ export class Stream {
 
   stop(): void {
     clearInterval(this.timer);
-    this.proc.kill();
+    for (const p of [this.proc, ...this.helpers]) p.kill("SIGKILL");
   }
+}
+
+/**
+ * Gives the lab gateway's management address a name in /etc/hosts (the provider resolves it as any DNS
+ * name), for a test that respells the target; returns the function that removes it again.
+ */
+export function hostsName(lab: Lab, label: string): { name: string; remove: () => void } {
+  const hosts = "/etc/hosts";
+  const name = `lbgw-lab-${lab.id}.test`;
+  const marker = `# lbgw ${label} ${lab.id}`;
+  fs.appendFileSync(hosts, `${lab.ssh.host} ${name} ${marker}\n`);
+  const remove = () =>
+    fs.writeFileSync(
+      hosts,
+      fs
+        .readFileSync(hosts, "utf8")
+        .split("\n")
+        .filter((l) => !l.includes(marker))
+        .join("\n"),
+    );
+  return { name, remove };
+}
+
+/** The stack config (and secrets) examples/linux-weighted-failover reads, aimed at the lab's uplinks 1 and 2. */
+export function exampleConfig(lab: Lab): {
+  config: Record<string, string | number>;
+  secrets: Record<string, string>;
+} {
+  const a = lab.addresses;
+  const links = Object.fromEntries(
+    [0, 1].flatMap((i) => [
+      [`link${i + 1}Interface`, a.uplinks[i].iface],
+      [`link${i + 1}Gateway`, a.uplinks[i].gateway],
+      [`link${i + 1}ProbeTarget`, a.uplinks[i].probeTarget],
+    ]),
+  );
+  return {
+    config: {
+      gatewayHost: lab.ssh.host,
+      gatewayPort: lab.ssh.port,
+      gatewayUser: "root",
+      gatewayHostKey: lab.ssh.hostKey,
+      lanInterface: a.lanIface,
+      lanNetwork: a.lanNet,
+      ...links,
+    },
+    secrets: { privateKey: lab.ssh.privateKey },
+  };
 }
 
 /**
