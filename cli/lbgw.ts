@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * lbgw render --spec FILE(.json|.yaml) --target routeros|linux [--ros-version 6|7] [--owner NAME]
+ * lbgw status (see cli/status.ts)
  *
  * Prints the complete configuration the provider would apply: a RouterOS script to paste into a terminal,
  * or a POSIX sh script to run as root on a Linux gateway. The spec file has the resource's argument shape;
@@ -13,13 +14,24 @@ import { buildPlan } from "../provider/plan/plan";
 import { parseSpec } from "../provider/spec/schema";
 
 const USAGE =
-  "usage: lbgw render --spec FILE(.json|.yaml) --target routeros|linux [--ros-version 6|7] [--owner NAME]";
+  "usage: lbgw render --spec FILE(.json|.yaml) --target routeros|linux [--ros-version 6|7] [--owner NAME]\n" +
+  "       lbgw status --help";
+
+/** A spec file (JSON, or YAML by its extension) holding an object; throws with the reason. */
+export function readSpecFile(path: string): Record<string, unknown> {
+  const text = readFileSync(path, "utf8");
+  const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new Error("the file must hold an object");
+  return parsed as Record<string, unknown>;
+}
 
 export async function main(
   argv: string[],
   out: (s: string) => void,
   err: (s: string) => void,
 ): Promise<number> {
+  if (argv[0] === "status") return (await import("./status")).statusMain(argv.slice(1), out, err);
   let args;
   try {
     args = parseArgs({
@@ -53,11 +65,7 @@ export async function main(
 
   let file: Record<string, unknown>;
   try {
-    const text = readFileSync(values.spec, "utf8");
-    const parsed: unknown = /\.ya?ml$/i.test(values.spec) ? parseYaml(text) : JSON.parse(text);
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
-      throw new Error("the file must hold an object");
-    file = parsed as Record<string, unknown>;
+    file = readSpecFile(values.spec);
   } catch (e) {
     err(`cannot read spec ${values.spec}: ${(e as Error).message}\n`);
     return 2;

@@ -12,6 +12,7 @@ import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";
 import { trafficVerdicts } from "./report";
 import { computeFigures, printFigures, runTraffic, type ConnOutcome, type TrafficDriver } from "./traffic";
+import { holdConnections, showStatus } from "./status";
 import { green, note, ok, phase, red, sleep, warn } from "./ui";
 
 const EXAMPLE = path.join(REPO, "examples/linux-weighted-failover");
@@ -120,6 +121,10 @@ export async function runLinux(ctx: DemoContext): Promise<VariantResult> {
   });
 
   await lab.startServer();
+  // Long-lived connections (one per client, kept open to the end), so that \`lbgw status\` has open
+  // connections to count: each round's connections are short and closed before the status is read.
+  const held = await holdConnections(lab, a.clients);
+  note(`${held} connections held open through the gateway for the whole run (one per client)`);
   const driver: TrafficDriver = {
     uplinks: a.uplinks.map((u, i) => ({
       name: `link${u.index}`,
@@ -150,6 +155,7 @@ export async function runLinux(ctx: DemoContext): Promise<VariantResult> {
     },
     failUpstream: (k) => lab.failUpstream(k),
     restoreUpstream: (k) => lab.restoreUpstream(k),
+    status: (when) => showStatus(stack, when),
     async afterFailure(k) {
       const u = a.uplinks[k - 1];
       const [firstHop, beyond] = await Promise.all([
@@ -182,7 +188,7 @@ export async function runLinux(ctx: DemoContext): Promise<VariantResult> {
     interrupted: ctx.interrupted,
     noRecoveryBecause: ctx.opts.sticky
       ? "sticky: the prober dropped the failed link's sticky entries, so its users were re-balanced onto the\n" +
-        "live link and stick to it until their sticky entry times out (1d in the example)"
+        "live link and stick to it until they have sent nothing for the sticky timeout (1d in the example)"
       : undefined,
   });
   timings.trafficMs = Date.now() - t;

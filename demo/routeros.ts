@@ -2,15 +2,17 @@
  * RouterOS variant (no root needed): the RouterOS API simulator (7.x) with the seeds' interfaces and
  * addresses plus an operator's own entries, `pulumi up` of examples/routeros-nth-sticky against it, then
  * traffic through the packet-path evaluator over exactly what the simulator holds: a model of RouterOS's
- * data plane (mangle, NAT, routing, check-gateway), not a kernel. Time is the evaluator's simulated clock.
+ * data plane (mangle, NAT, routing, netwatch and its scripts), not a kernel. Time is the evaluator's simulated clock.
  */
 import * as path from "node:path";
 import { menusOf, packetPathOn, seedRouter } from "../test/routeros/support";
 import type { RouterOsSim } from "../test/support/routeros-sim";
+import { showDataPlane } from "../test/support/routeros-sim/data-plane";
 import { ProbeWorld } from "../test/support/routeros-sim/packet-path";
 import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";
 import { trafficVerdicts } from "./report";
+import { showStatus } from "./status";
 import { computeFigures, printFigures, runTraffic, type ConnOutcome, type TrafficDriver } from "./traffic";
 import { note, ok, phase, printTable, sleep, step, warn } from "./ui";
 
@@ -91,11 +93,15 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
     "RouterOS variant: there is no router kernel here. Each connection's first packet goes through the\n" +
     "packet-path evaluator, which reads the tables the simulator now holds (mangle, NAT, address lists,\n" +
     "routes, routing tables) and applies RouterOS's packet flow: nth and sticky lists, routing marks,\n" +
-    "recursive routes with check-gateway=ping (probes every 10 s, down after 2 misses).\n" +
+    "netwatch probes whose scripts disable a link's routes (check: 300 ms rounds, down after 3 misses).\n" +
     "Time below is the evaluator's simulated clock; an upstream failure is a probe target that stops\n" +
     "answering; a connection routed into the dead upstream counts as lost.";
   const world = new ProbeWorld();
   const pp = packetPathOn(sim, world);
+  // The router's connection table and sticky lists as `lbgw status` reads them: the evaluator's, with
+  // the connections of the latest round open (the earlier rounds' short connections have ended).
+  const current = new Set<number>();
+  const hideDataPlane = showDataPlane(sim, pp, { open: (f) => current.has(f.id) });
   let dead: number | undefined;
   let srcPort = 40000;
   const driver: TrafficDriver = {
@@ -118,6 +124,7 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
     },
     async round() {
       const out: ConnOutcome[] = [];
+      current.clear();
       for (let j = 0; j < this.connectionsPerClient; j++)
         for (const from of CLIENTS) {
           srcPort = srcPort >= 65000 ? 40000 : srcPort + 1;
@@ -129,6 +136,7 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
             srcPort,
             dstPort: 443,
           });
+          current.add(f.id);
           const k = LINKS.findIndex((l) => l.iface === f.first.outInterface);
           // lost: dropped, routed into the dead upstream, or leaving with a source the ISP does not route back
           const lost = k < 0 || k === dead || f.first.wire.src !== LINKS[k].address;
@@ -136,6 +144,7 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
         }
       return out;
     },
+    status: (when) => showStatus(stack, when),
     async failUpstream(k) {
       world.kill(LINKS[k - 1].target);
       dead = k - 1;
@@ -150,13 +159,13 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
       return [
         `${l.gateway} (first hop) is still reachable on ${l.iface}; ${l.target} beyond it no longer answers pings`,
         route
-          ? `route to the probe target ${route.dst} via ${route.gateways.join(",") || "-"}: active=${route.active} (check-gateway has not noticed yet)`
-          : `check-gateway pings ${l.target} through ${l.gateway}`,
+          ? `route to the probe target ${route.dst} via ${route.gateways.join(",") || "-"}: active=${route.active} (netwatch pings ${l.target} through it)`
+          : `netwatch pings ${l.target} through ${l.gateway}`,
       ];
     },
   };
 
-  // the router's view: the default routes of the failed link's routing table (recursive, check-gateway=ping)
+  // the router's view: the default routes of the failed link's routing table (netwatch disables its own)
   driver.afterFailover = driver.afterRecovery = async (k) => {
     const l = LINKS[k - 1];
     const byId = new Map(sim.entries("/ip/route").map((e) => [e[".id"], e]));
@@ -179,13 +188,21 @@ export async function runRouterOs(ctx: DemoContext): Promise<VariantResult> {
     failUplink: 0,
     interrupted: ctx.interrupted,
     intro,
+    noRecoveryBecause:
+      "sticky: the failed link's netwatch script dropped its users from its sticky list, so they were\n" +
+      "re-balanced onto the live link and stick to it until they have sent nothing for the sticky timeout\n" +
+      "(1d in the example): one public address throughout. `lbgw status` above shows the link up again",
   });
   timings.trafficMs = Date.now() - t;
 
+  // Its rows are views the API cannot remove: gone before destroy removes the sticky lists' users.
+  hideDataPlane();
   phase("Results");
   const figures = computeFigures(driver, run);
   printFigures(driver, figures, true);
-  note("times are on the evaluator's simulated clock (check-gateway: 10 s interval, 2 misses to go down)");
+  note(
+    "times are on the evaluator's simulated clock (netwatch: 300 ms rounds, 3 misses down, 10 good rounds up)",
+  );
   verdicts.push(...trafficVerdicts(figures, true));
   const lists = pp.dynamicAddressList();
   step(

@@ -44,6 +44,8 @@ export interface TrafficDriver {
   /** What the gateway itself says after failover / recovery (its prober's log, its routes): lines to print. */
   afterFailover?(k: number): Promise<string[]>;
   afterRecovery?(k: number): Promise<string[]>;
+  /** Prints the gateway's live link status (`lbgw status`) at each phase. */
+  status?(when: string): Promise<void>;
 }
 
 export interface Round {
@@ -155,6 +157,7 @@ export async function runTraffic(d: TrafficDriver, plan: Plan): Promise<TrafficR
       `each line is one round: connections per uplink (by the source address the server sees), lost = no answer`,
   );
   for (let i = 0; i < plan.healthyRounds; i++) await once();
+  await d.status?.("before the failure");
 
   // events happen half-way between two rounds
   const halfway = () => d.waitUntil(t0 + next - d.periodMs / 2);
@@ -202,6 +205,7 @@ export async function runTraffic(d: TrafficDriver, plan: Plan): Promise<TrafficR
     }
   }
   if (d.afterFailover) for (const l of await d.afterFailover(k + 1)) note(l);
+  await d.status?.("during the failure");
   for (let i = 0; i < plan.afterFailoverRounds; i++) await once();
 
   phase(`Upstream of ${failed.name} restored`);
@@ -215,6 +219,7 @@ export async function runTraffic(d: TrafficDriver, plan: Plan): Promise<TrafficR
     note(plan.noRecoveryBecause);
     for (let i = 0; i < plan.afterRecoveryRounds; i++) await once();
     if (d.afterRecovery) for (const l of await d.afterRecovery(k + 1)) note(l);
+    await d.status?.("after the restore");
     return { rounds, events };
   }
   // back: the failed uplink carries at least half of its share of a round again (a stray connection is not)
@@ -239,6 +244,7 @@ export async function runTraffic(d: TrafficDriver, plan: Plan): Promise<TrafficR
     }
   }
   if (d.afterRecovery) for (const l of await d.afterRecovery(k + 1)) note(l);
+  await d.status?.("after recovery");
   for (let i = 0; i < plan.afterRecoveryRounds; i++) await once();
   return { rounds, events };
 }

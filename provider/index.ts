@@ -14,6 +14,7 @@ import { isInstance, newInstance } from "./common/claim";
 import type { Rules } from "./common/rules";
 import type { Logger } from "./common/lock";
 import { buildPlan } from "./plan/plan";
+import { approximations } from "./routeros/netwatch";
 import type { CheckFailure, Spec } from "./spec/schema";
 import { parseSpec } from "./spec/schema";
 
@@ -23,9 +24,10 @@ export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 /**
  * Keys the provider adds or Pulumi owns; everything else is the user's spec. `holder` (the SDK sets it:
  * "project/stack/resource") and `instance` (made at create) identify the resource in its claim on the device
- * (common/claim.ts).
+ * (common/claim.ts). `linkStatus` is the live state of the uplinks (after a refresh): status, not
+ * configuration, so it is never compared (stable()).
  */
-const DERIVED_KEYS = ["rules", "device", "ownedEntries", "instance", "holder", "__provider"];
+const DERIVED_KEYS = ["rules", "device", "ownedEntries", "instance", "holder", "linkStatus", "__provider"];
 
 export interface Outputs {
   /** Owned device objects by identity, each as one line (see common/rules.ts). */
@@ -90,7 +92,12 @@ export async function check(
     const partial = failures.length === 0 ? { rules: UNKNOWN, ...(device ? { device } : {}) } : {};
     return { inputs: { ...raw, ...meta, ...partial }, failures };
   }
-  const backend = await backendFor(result.spec, buildPlan(result.spec));
+  const plan = buildPlan(result.spec);
+  // What the device cannot honour of the spec is said before anything is applied (the engine shows a
+  // provider's stderr on the resource's line).
+  const ros = result.spec.target.routeros;
+  if (ros) for (const w of approximations(plan, ros.version)) providerLog(`warning: ${w}`);
+  const backend = await backendFor(result.spec, plan);
   return { inputs: { ...raw, ...meta, ...outputs(backend, backend.desiredLines()) }, failures: [] };
 }
 
@@ -111,9 +118,12 @@ export async function diff(
   return { changes: changed || replaces.length > 0, replaces, deleteBeforeReplace: false };
 }
 
-/** Props compared by diff: the spec and the rules, in a key order independent of how they were built. */
+/**
+ * Props compared by diff: the spec and the rules, in a key order independent of how they were built. Not
+ * `linkStatus`: an uplink going down or its connection count changing is not a configuration change.
+ */
 function stable(props: Record<string, unknown>): unknown {
-  const { __provider: _ignored, instance: _made, ...rest } = props;
+  const { __provider: _ignored, instance: _made, linkStatus: _live, ...rest } = props;
   return sortKeys(rest);
 }
 
@@ -175,10 +185,32 @@ export async function update(
 export async function read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
   const spec = parseOrThrow(props);
   const backend = await backendFor(spec, buildPlan(spec));
-  const refreshed = { ...props, ...outputs(backend, await backend.read(providerLog)) };
+  const { linkStatus: _old, ...kept } = props;
+  const refreshed = { ...kept, ...outputs(backend, await backend.read(providerLog)) };
   // Also as inputs: the next `up` then diffs the spec's rules against what the device really holds, and
-  // shows the repair of drift entry by entry.
-  return { id, props: refreshed, inputs: refreshed };
+  // shows the repair of drift entry by entry. The live link status only as an output.
+  return { id, props: { ...refreshed, ...(await linkStatusOf(spec)) }, inputs: refreshed };
+}
+
+/**
+ * The `linkStatus` output: each link's live state by link name (common/status.ts), read after the rules.
+ * A status that cannot be read (an old prober without its status file still gives up/down) never fails
+ * the refresh: it is left out, and said on the resource's line.
+ */
+async function linkStatusOf(spec: Spec): Promise<{ linkStatus?: Record<string, unknown> }> {
+  try {
+    const { readStatus } = await import("./status");
+    const s = await readStatus(spec, buildPlan(spec));
+    for (const n of s.notes) providerLog(`status: ${n}`);
+    return {
+      linkStatus: Object.fromEntries(
+        s.links.map(({ link, ...rest }) => [link, { ...rest, readAt: s.readAt }]),
+      ),
+    };
+  } catch (e) {
+    providerLog(`could not read the link status: ${(e as Error).message}`);
+    return {};
+  }
 }
 
 export async function remove(_id: string, props: Record<string, unknown>): Promise<void> {

@@ -6,6 +6,7 @@
  * no client instance and no credentials (those travel as secret inputs).
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { LinkStatus } from "../provider/common/status";
 import type { CheckSchema, LinkSchema, PCC_HASHES } from "../provider/spec/schema";
 import type { z } from "zod";
 
@@ -168,6 +169,13 @@ export class LoadBalancedGateway extends pulumi.dynamic.Resource {
    * stack, cannot take the owner over (or delete its configuration) without `adopt: true`.
    */
   declare readonly instance: pulumi.Output<string>;
+  /**
+   * The uplinks' live state, by link name, as read by the last `pulumi refresh` (as `lbgw status` shows
+   * it). Status, not configuration: it never causes a diff. Absent until a refresh.
+   */
+  declare readonly linkStatus: pulumi.Output<
+    Record<string, Omit<LinkStatus, "link"> & { readAt: string }> | undefined
+  >;
 
   constructor(name: string, args: LoadBalancedGatewayArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -183,6 +191,7 @@ export class LoadBalancedGateway extends pulumi.dynamic.Resource {
         ownedEntries: undefined,
         device: undefined,
         instance: undefined,
+        linkStatus: undefined,
       },
       opts,
       "lbgw",

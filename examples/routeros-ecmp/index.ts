@@ -1,6 +1,7 @@
 /**
  * Seed 002 ("ECMP load balancing with masquerade"), with its mistakes fixed: the gateways are checked
- * beyond the first hop (recursive routes through probe targets), replies to connections that came in on
+ * beyond the first hop (RouterOS 7: netwatch probes of the targets, in `check` timing; RouterOS 6: recursive
+ * routes through the probe targets with check-gateway), replies to connections that came in on
  * an uplink leave by that uplink (the seed's input/output marks had wrong names and gateways), the ISP's
  * own DNS server is pinned to its uplink, and every connection is pinned to the uplink it left by, so the
  * route-cache flushes the seed warns about no longer move (and kill) established connections.

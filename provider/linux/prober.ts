@@ -11,8 +11,8 @@
  * the read takes too), so `read` can tell its changes from drift, and logs to a file and syslog.
  *
  * Files: /usr/local/lib/lbgw/<owner>/{prober.sh,prober.conf,boot.sh}, runtime
- * /run/lbgw/<owner>/{pid,state,maps,log,configured}. Under systemd (PID 1, same network namespace) it runs
- * as lbgw-<owner>-prober.service, whose ExecStartPre (`prober.sh boot`) first restores the configuration
+ * /run/lbgw/<owner>/{pid,state,status,maps,log,configured} (status: per link up/down, since, last round,
+ * for `lbgw status`). Under systemd (PID 1, same network namespace) it runs as lbgw-<owner>-prober.service, whose ExecStartPre (`prober.sh boot`) first restores the configuration
  * after a reboot (boot.sh, see script.ts); elsewhere as a setsid'd supervisor loop that restarts it
  * (pidfile = the process group).
  */
@@ -221,17 +221,35 @@ save_state() {
   mv -f "$RUN/state.new" "$RUN/state"
 }
 
+# What \`lbgw status\` reads (apart from the maps' record), rewritten every round: per link "NAME UP SINCE
+# LAST", SINCE in epoch seconds (the last change seen, else the prober's start), LAST the last round's
+# result (1, 0, or - before the first).
+save_status() {
+  : >"$RUN/status.new"
+  for k in $LINKS; do
+    printf '%s %s %s %s\\n' "$(get "L\${k}_NAME")" "$(get "L\${k}_UP")" "$(get "L\${k}_SINCE")" \\
+      "$(get "L\${k}_LAST")" >>"$RUN/status.new"
+  done
+  mv -f "$RUN/status.new" "$RUN/status"
+}
+
 run() {
   HASH=$(cat "$HERE/prober.sh" "$HERE/prober.conf" | sha256sum | cut -c1-16)
   for k in $LINKS; do set_ "L\${k}_UP" 1; set_ "L\${k}_BAD" 0; set_ "L\${k}_GOOD" 0; done
+  now=$(date +%s)
+  for k in $LINKS; do set_ "L\${k}_SINCE" "$now"; set_ "L\${k}_LAST" -; done
   # Keep the link states of a previous run of the same configuration (an apply restarts the prober).
   if [ -f "$RUN/state" ] && grep -qx "hash $HASH" "$RUN/state"; then
     for k in $LINKS; do
       v=$(awk -v n="$(get "L\${k}_NAME")" '$1 == n { print $2 }' "$RUN/state")
       [ "$v" = 0 ] && set_ "L\${k}_UP" 0
+      s=$(awk -v n="$(get "L\${k}_NAME")" -v u="$(get "L\${k}_UP")" '$1 == n && $2 == u { print $3 }' \\
+        "$RUN/status" 2>/dev/null)
+      case "$s" in '' | *[!0-9]*) ;; *) set_ "L\${k}_SINCE" "$s" ;; esac
     done
   fi
   save_state
+  save_status
   apply_maps || true
   trap 'apply_maps || true' HUP
   # Reap the children (probes, sleep) before leaving, so nothing is left to the init process.
@@ -251,16 +269,17 @@ run() {
     for k in $LINKS; do
       [ -f "$RUN/probe.$k" ] || continue
       ok=$(cat "$RUN/probe.$k")
+      set_ "L\${k}_LAST" "$ok"
       upk=$(get "L\${k}_UP")
       if [ "$ok" = 1 ]; then
         set_ "L\${k}_BAD" 0; set_ "L\${k}_GOOD" $(($(get "L\${k}_GOOD") + 1))
         if [ "$upk" = 0 ] && [ "$(get "L\${k}_GOOD")" -ge "$(get "L\${k}_RECOVER")" ]; then
-          set_ "L\${k}_UP" 1; changed=1; log "link $(get "L\${k}_NAME") up"
+          set_ "L\${k}_UP" 1; set_ "L\${k}_SINCE" "$(date +%s)"; changed=1; log "link $(get "L\${k}_NAME") up"
         fi
       else
         set_ "L\${k}_GOOD" 0; set_ "L\${k}_BAD" $(($(get "L\${k}_BAD") + 1))
         if [ "$upk" = 1 ] && [ "$(get "L\${k}_BAD")" -ge "$(get "L\${k}_FAIL")" ]; then
-          set_ "L\${k}_UP" 0; changed=1; log "link $(get "L\${k}_NAME") down"
+          set_ "L\${k}_UP" 0; set_ "L\${k}_SINCE" "$(date +%s)"; changed=1; log "link $(get "L\${k}_NAME") down"
         fi
       fi
     done
@@ -269,6 +288,7 @@ run() {
       apply_maps || true
       save_state
     fi
+    save_status
     tick=$((tick + 1))
     sleep "$TICK" &
     wait $!

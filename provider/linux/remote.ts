@@ -268,6 +268,50 @@ cat "$run/state" 2>/dev/null || true
 `;
 
 /**
+ * `lbgw status` and the `linkStatus` output: the prober's per-link status file (its state file as well,
+ * for a prober that predates it), whether it runs, the conntrack entries per ct mark that are not finished
+ * (TCP in TIME_WAIT or CLOSE carry nothing), and the sticky map. Read-only, no lock: a status read never
+ * waits for an apply. stdin: owner, targets (the check targets, one a line).
+ */
+export const STATUS_SCRIPT = `${PRELUDE}
+sec() { printf '@@lbgw %s\\n' "$1"; }
+sec now
+date +%s
+sec status
+cat "$run/status" 2>/dev/null || true
+sec state
+cat "$run/state" 2>/dev/null || true
+sec prober
+if prober_running; then echo "running yes"; else echo "running no"; fi
+if nft list table inet "lbgw_$owner" >/dev/null 2>&1; then echo "table yes"; else echo "table no"; fi
+sec ct
+# One pass over the whole table, counted here: only "MARK COUNT" lines cross the connection. The prober's
+# own pings (ICMP to a check target, in $in/targets) get their link's mark too: they are not traffic.
+: >>"$in/targets"
+count_marks() {
+  awk -v t="$in/targets" 'FILENAME == t { probe[$1] = 1; next }
+    { m = ""; d = ""; done = 0; icmp = 0
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^mark=/) m = substr($i, 6)
+        else if (d == "" && $i ~ /^dst=/) d = substr($i, 5)
+        else if ($i == "TIME_WAIT" || $i == "CLOSE") done = 1
+        else if ($i == "icmp") icmp = 1
+      }
+      if (m != "" && m != "0" && !done && !(icmp && (d in probe))) c[m]++ }
+    END { for (m in c) print m, c[m] }' "$in/targets" -
+}
+if command -v conntrack >/dev/null 2>&1; then
+  conntrack -L 2>/dev/null | count_marks
+elif [ -r /proc/net/nf_conntrack ]; then
+  count_marks </proc/net/nf_conntrack
+else
+  echo "unavailable"
+fi
+sec sticky
+nft -j list map inet "lbgw_$owner" sticky 2>/dev/null || true
+`;
+
+/**
  * Sets sysctls, recording each one's previous value once (lib/sysctl.saved) so delete restores it; keys
  * recorded earlier but no longer wanted are restored now. stdin: owner, set ("path value" lines).
  */

@@ -13,7 +13,8 @@
  *   pick, bind  a link that is down hands its new connections to its fallback (map `live`, rewritten by
  *               the prober); pick also records the user in `sticky`.
  *   egress      a new connection is re-bound to the uplink it actually leaves by, so a connection that left
- *               by a fallback route keeps that uplink when routes change or its own link recovers.
+ *               by a fallback route keeps that uplink when routes change or its own link recovers; every
+ *               forwarded packet of a user's bound LAN connections restarts its sticky entry's timeout.
  *   srcnat      masquerade or snat per uplink.
  * Marks select routes (iproute2): fwmark rule → the link's table → its default route, then its fallbacks.
  *
@@ -174,7 +175,7 @@ function renderNft(plan: Plan): NftTable {
     objects.push({
       kind: "map",
       name: "sticky",
-      note: "sticky: each user's link, refreshed by every new connection",
+      note: "sticky: each user's link, forgotten after the timeout with no packet from the user (egress refreshes it)",
       spec: [
         "type ipv4_addr : mark",
         "size 65535",
@@ -274,6 +275,14 @@ function renderNft(plan: Plan): NftTable {
     elements: [],
     rules: [
       `ct state new ct mark set oifname map ${uplinkMap}${comment("links: a connection stays on the uplink it leaves by")}`,
+      // Sticky is an idle timeout: `update` of an existing element restarts its timeout and keeps its link;
+      // the membership test first means a packet never creates an entry (only pick does). Here, not in
+      // prerouting, so the prerouting rules keep their places and only forwarded packets count.
+      ...(plan.sticky
+        ? [
+            `iifname ${ifnames(plan.lan.interfaces)} ct mark { ${marks.join(", ")} } ip saddr @sticky update @sticky { ip saddr : ct mark }${comment("sticky: each packet of a remembered user restarts its timeout")}`,
+          ]
+        : []),
     ],
   });
   objects.push({

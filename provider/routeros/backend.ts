@@ -7,7 +7,7 @@ import type { Plan } from "../plan/plan";
 import type { Logger } from "../common/lock";
 import { silent, withDeviceLock } from "../common/lock";
 import type { RosVersion } from "./menus";
-import { MENUS, menusFor, wireName } from "./menus";
+import { MENUS, MIN_ROUTEROS_7, menusFor, wireName } from "./menus";
 import type { Rules } from "../common/rules";
 import { keyedRules } from "../common/rules";
 import type { Op, PrintedEntry, Reconciliation } from "./reconcile";
@@ -15,6 +15,7 @@ import { ownedEntries, reconcile } from "./reconcile";
 import type { DesiredState } from "./render";
 import { ownershipPrefix, renderRouterOs } from "./render";
 import { actualLines, desiredFromActual, desiredLines } from "./script";
+import { fillAddresses, hasAddressStandIns, interfaceAddresses, nameAddresses } from "./netwatch";
 import type { RosTarget } from "./session";
 import { RosSession, defaultPort } from "./session";
 import type { Claim, ClaimIntent } from "../common/claim";
@@ -112,14 +113,34 @@ export async function readDevice(
       `RouterOS version mismatch: the resource is rendered for RouterOS ${version} (target.routeros.version) ` +
         `but ${session.target.host} runs ${running || "an unknown version"}`,
     );
+  // The failover's netwatch probes (typed icmp, test-script, src-address) need MIN_ROUTEROS_7 (menus.ts).
+  if (version === 7 && olderThan(running, MIN_ROUTEROS_7))
+    throw new Error(
+      `RouterOS ${running} on ${session.target.host} is older than ${MIN_ROUTEROS_7}, the oldest RouterOS 7 ` +
+        `this provider supports (its netwatch failover needs typed probes, test-script and src-address): ` +
+        `upgrade the router`,
+    );
   const results = await prints;
-  return Object.fromEntries(
-    reads.map(({ path }, i) => {
-      const r = results[i];
-      if (r.status === "rejected") throw r.reason;
-      return [path, r.value];
-    }),
-  );
+  return {
+    ...Object.fromEntries(
+      reads.map(({ path }, i) => {
+        const r = results[i];
+        if (r.status === "rejected") throw r.reason;
+        return [path, r.value];
+      }),
+    ),
+    // Read-only fact, not a managed menu: what a feature's minimum version is checked against.
+    "/system/resource": [{ version: running }],
+  };
+}
+
+/** "7.8 (stable)" older than "7.9"? Numeric parts compared in order; a pre-release counts as its release. */
+export function olderThan(running: string, minimum: string): boolean {
+  const parts = (v: string) => (/^[\d.]+/.exec(v)?.[0] ?? "").split(".").filter(Boolean).map(Number);
+  const [a, b] = [parts(running), parts(minimum)];
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+  return false;
 }
 
 const FACT_READS = [
@@ -202,9 +223,12 @@ export async function applyRouterOs(
   checks: ApplyChecks = {},
 ): Promise<ApplyResult> {
   return withSession(device, log, async (session) => {
-    const before = await readDevice(session, device.version, { facts: !!checks.plan });
+    const standIns = hasAddressStandIns(wanted);
+    const before = await readDevice(session, device.version, { facts: !!checks.plan || standIns });
+    // A target several links probe: from each link's address as the device has it now (netwatch.ts).
+    const addresses = interfaceAddresses(before);
     // Nothing is written unless the owner is this resource's to write and the spec fits the device.
-    let desired = wanted;
+    let desired = standIns ? fillAddresses(wanted, addresses) : wanted;
     if (checks.claim) {
       const verdict = judgeClaim(
         owner,
@@ -215,7 +239,7 @@ export async function applyRouterOs(
       );
       if (verdict.kind === "skip") throw new ClaimError(verdict.reason);
       if (verdict.note) log(`${deviceName(device)}: owner ${owner}: ${verdict.note}`);
-      desired = withClaim(wanted, verdict.claim);
+      desired = withClaim(desired, verdict.claim);
     }
     if (checks.plan) preflight(checks.plan, deviceFacts(before), deviceName(device));
     const plan = reconcile({ owner, version: device.version, desired, actual: before });
@@ -244,7 +268,7 @@ export async function applyRouterOs(
       after = verified.actual;
     }
     return {
-      rules: actualLines(owner, after, device.version),
+      rules: actualLines(owner, nameAddresses(after, addresses), device.version),
       writes: session.stats.writes,
       commands: session.stats.commands,
     };
@@ -279,9 +303,19 @@ export async function readRouterOs(
   owner: string,
   log: Logger = silent,
 ): Promise<string[]> {
-  return withSession(device, log, async (session) =>
-    actualLines(owner, await readDevice(session, device.version), device.version),
-  );
+  return withSession(device, log, async (session) => {
+    const actual = await readDevice(session, device.version);
+    // Probes that leave from an interface's address are shown with the address named (netwatch.ts).
+    const sourced = ownedEntries(owner, actual["/tool/netwatch"] ?? []);
+    if (![...sourced.values()].some((es) => es.some((e) => e["src-address"])))
+      return actualLines(owner, actual, device.version);
+    const facts = await session.command(FACT_READS[1].words);
+    return actualLines(
+      owner,
+      nameAddresses(actual, interfaceAddresses({ "/ip/address": facts })),
+      device.version,
+    );
+  });
 }
 
 /** Removes every owned entry, and the users the sticky lists learned (dynamic entries of our lists). */
@@ -327,7 +361,7 @@ export async function runBatches(session: RosSession, batches: Op[][]): Promise<
     );
 }
 
-function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): string[] {
+export function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): string[] {
   const attrs = (a: Record<string, string>) => Object.entries(a).map(([k, v]) => `=${k}=${v}`);
   switch (op.op) {
     case "add":
@@ -336,6 +370,8 @@ function opWords(op: Op, ref: (r: { id: string } | { key: string }) => string): 
       return [`${op.menu}/set`, `=.id=${op.id}`, ...attrs(op.attrs)];
     case "unset":
       return [`${op.menu}/unset`, `=numbers=${op.id}`, `=value-name=${op.prop}`];
+    case "enable":
+      return [`${op.menu}/enable`, `=numbers=${op.id}`];
     case "move":
       return [
         `${op.menu}/move`,

@@ -9,14 +9,18 @@
  *   (or at the menu's placement when there is none). New entries are appended, then one `move` per run of
  *   misplaced entries puts them in place: a move lists its entries in order, so the result does not depend
  *   on the order in which the router executed pipelined adds. Entries already in order do not move.
+ * - A property the entry should not have is cleared with the command its menu really has (menus.ts
+ *   `clear`): `unset`, a `set` to the value that prints as unset, `enable`, or, where nothing clears it,
+ *   removing the entry and adding it again (before the phase's adds: a list+address pair is unique).
  * - Batches run in sequence; the operations inside a batch are independent and are pipelined.
- *   Forward: one batch per phase (menus.ts), then the moves. Removals: phases backwards, so the marks go
- *   before the routes they point at, and the routes before their tables.
+ *   Forward: per phase (menus.ts) the re-added entries' removals, then one batch of adds and changes; then the
+ *   moves. Removals: phases backwards, so the marks go before the routes they point at, and the routes
+ *   before their tables.
  */
 import type { DesiredState } from "./render";
 import { ownershipPrefix } from "./render";
 import type { MenuSpec, RosVersion } from "./menus";
-import { canonicalName, menusFor, normalise, wireName } from "./menus";
+import { canonicalName, clearWith, menusFor, normalise, wireName } from "./menus";
 
 /** An entry as print returns it (wire property names, printed values). */
 export type PrintedEntry = Record<string, string>;
@@ -28,6 +32,7 @@ export type Op =
   | { op: "add"; menu: string; key: string; attrs: Record<string, string> }
   | { op: "set"; menu: string; key: string; id: string; attrs: Record<string, string> }
   | { op: "unset"; menu: string; key: string; id: string; prop: string }
+  | { op: "enable"; menu: string; key: string; id: string }
   | { op: "move"; menu: string; entries: EntryRef[]; destination?: string }
   | { op: "remove"; menu: string; ids: string[]; keys: string[] };
 
@@ -47,17 +52,24 @@ export interface ReconcileInput {
 
 export function reconcile(input: ReconcileInput): Reconciliation {
   const forward = new Map<number, Op[]>();
+  const readds = new Map<number, Op[]>();
   const removals = new Map<number, Op[]>();
   const moves: Op[] = [];
   for (const m of menusFor(input.version)) {
     const r = reconcileMenu(m, input);
     forward.set(m.phase, [...(forward.get(m.phase) ?? []), ...r.changes]);
+    if (r.readd) readds.set(m.phase, [...(readds.get(m.phase) ?? []), r.readd]);
     moves.push(...r.moves);
     if (r.removes) removals.set(m.phase, [...(removals.get(m.phase) ?? []), r.removes]);
   }
   const byPhase = (ops: Map<number, Op[]>, dir: 1 | -1) =>
     [...ops.entries()].sort(([a], [b]) => dir * (a - b)).map(([, batch]) => batch);
-  const batches = [...byPhase(forward, 1), moves, ...byPhase(removals, -1)].filter((b) => b.length > 0);
+  const phases = [...new Set([...forward.keys(), ...readds.keys()])].sort((a, b) => a - b);
+  const batches = [
+    ...phases.flatMap((p) => [readds.get(p) ?? [], forward.get(p) ?? []]),
+    moves,
+    ...byPhase(removals, -1),
+  ].filter((b) => b.length > 0);
   return { batches, writes: batches.reduce((n, b) => n + b.length, 0) };
 }
 
@@ -67,7 +79,8 @@ export function ownedEntries(owner: string, entries: PrintedEntry[]): Map<string
   const owned = new Map<string, PrintedEntry[]>();
   for (const e of entries) {
     const c = e.comment ?? "";
-    if (!c.startsWith(prefix) || e.dynamic === "true") continue;
+    // A dynamic entry can carry our comment too: an owned address-list entry given a timeout by hand.
+    if (!c.startsWith(prefix)) continue;
     // A key has no spaces; the claim (common/claim.ts) may follow one.
     const key = c.slice(prefix.length).split(" ")[0];
     owned.set(key, [...(owned.get(key) ?? []), e]);
@@ -106,7 +119,10 @@ function toWire(m: MenuSpec, version: RosVersion, attrs: Record<string, string>)
   return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [wireName(m, version, k), v]));
 }
 
-function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[]; moves: Op[]; removes?: Op } {
+function reconcileMenu(
+  m: MenuSpec,
+  input: ReconcileInput,
+): { changes: Op[]; moves: Op[]; removes?: Op; readd?: Op } {
   const { version } = input;
   const desired = input.desired[m.path] ?? [];
   const printed = input.actual[m.path] ?? [];
@@ -122,42 +138,58 @@ function reconcileMenu(m: MenuSpec, input: ReconcileInput): { changes: Op[]; mov
       stale.push(...entries.slice(1));
     } else stale.push(...entries);
   }
-  const removes: Op | undefined = stale.length
-    ? {
-        op: "remove",
-        menu: m.path,
-        ids: stale.map((e) => e[".id"]),
-        keys: stale.map((e) => (e.comment ?? "").slice(ownershipPrefix(input.owner).length).split(" ")[0]),
-      }
-    : undefined;
+  const removes = removal(m, input.owner, stale);
 
   // In-place changes of kept entries, and new entries (appended; ordered menus move them in place).
   const changes: Op[] = [];
+  const readded: PrintedEntry[] = [];
   for (const d of desired) {
     const e = kept.get(d.key);
+    const add: Op = { op: "add", menu: m.path, key: d.key, attrs: toWire(m, version, d.attrs) };
     if (!e) {
-      changes.push({ op: "add", menu: m.path, key: d.key, attrs: toWire(m, version, d.attrs) });
+      changes.push(add);
       continue;
     }
     const want = comparableDesired(m, d.attrs);
     const have = comparable(m, version, e);
     const changed = Object.keys(want).filter((p) => have[p] !== want[p]);
+    const extra = Object.keys(have).filter((p) => !(p in want));
+    const how = new Map(extra.map((p) => [p, clearWith(m, version, p)]));
+    if ([...how.values()].includes("re-add")) {
+      readded.push(e);
+      kept.delete(d.key);
+      changes.push(add);
+      continue;
+    }
     const id = e[".id"];
-    if (changed.length)
-      changes.push({
-        op: "set",
-        menu: m.path,
-        key: d.key,
-        id,
-        attrs: toWire(m, version, Object.fromEntries(changed.map((p) => [p, d.attrs[p] ?? ""]))),
-      });
+    const attrs = Object.fromEntries(changed.map((p) => [p, d.attrs[p] ?? ""]));
+    for (const [p, h] of how) if (typeof h === "object") attrs[p] = h.set;
+    if (Object.keys(attrs).length)
+      changes.push({ op: "set", menu: m.path, key: d.key, id, attrs: toWire(m, version, attrs) });
+    if ([...how.values()].includes("enable")) changes.push({ op: "enable", menu: m.path, key: d.key, id });
     // RouterOS unsets one property per command.
-    for (const p of Object.keys(have).filter((p) => !(p in want)))
-      changes.push({ op: "unset", menu: m.path, key: d.key, id, prop: wireName(m, version, p) });
+    for (const [p, h] of how)
+      if (h === "unset")
+        changes.push({ op: "unset", menu: m.path, key: d.key, id, prop: wireName(m, version, p) });
   }
-  const moves = m.placement ? orderedMoves(m, printed, kept, stale, desired) : [];
-  return { changes, moves, removes };
+  const readd = removal(m, input.owner, readded);
+  const moves = m.placement ? orderedMoves(m, printed, kept, [...stale, ...readded], desired) : [];
+  return { changes, moves, removes, readd };
 }
+
+const keyOf = (owner: string, e: PrintedEntry): string =>
+  (e.comment ?? "").slice(ownershipPrefix(owner).length).split(" ")[0];
+
+/** One `remove` of these owned entries, or none. */
+const removal = (m: MenuSpec, owner: string, entries: PrintedEntry[]): Op | undefined =>
+  entries.length
+    ? {
+        op: "remove",
+        menu: m.path,
+        ids: entries.map((e) => e[".id"]),
+        keys: entries.map((e) => keyOf(owner, e)),
+      }
+    : undefined;
 
 /**
  * Moves for an ordered menu, as if every new entry had been appended at the end. The target layout is:

@@ -271,15 +271,30 @@ function crossFieldRules(spec: z.output<typeof SpecObject>, ctx: z.RefinementCtx
   firstDuplicates(links.map((l) => l.gateway)).forEach((i) =>
     issue(["links", i, "gateway"], `gateway ${links[i].gateway} is used by two links`),
   );
-  const allTargets = links.flatMap((l, i) =>
-    l.check.targets.map((t, j) => ({ t, path: ["links", i, "check", "targets", j] })),
-  );
-  firstDuplicates(allTargets.map((x) => x.t)).forEach((k) =>
-    issue(
-      allTargets[k].path,
-      `check target ${allTargets[k].t} appears twice: each target is routed through exactly one link`,
+  links.forEach((l, i) =>
+    firstDuplicates(l.check.targets).forEach((j) =>
+      issue(
+        ["links", i, "check", "targets", j],
+        `check target ${l.check.targets[j]} appears twice in this link`,
+      ),
     ),
   );
+  // Linux probes every target through each link that lists it (the prober's ping is bound to the uplink
+  // and carries its mark); RouterOS 7 from each link's address through the link (routeros/netwatch.ts,
+  // 7.11.3+, checked against the router). RouterOS 6 netwatch probes can only follow the main table.
+  if (spec.target.routeros?.version === 6)
+    links.forEach((l, i) =>
+      l.check.targets.forEach((t, j) => {
+        const first = links.findIndex((o) => o.check.targets.includes(t));
+        if (first < i)
+          issue(
+            ["links", i, "check", "targets", j],
+            `check target ${t} is also probed through links[${first}] (${links[first].name}): RouterOS 6 ` +
+              "netwatch cannot choose a probe's source address or routing table, so on RouterOS 6 a target " +
+              "can be probed through one link only (RouterOS 7.11.3 and later can)",
+          );
+      }),
+    );
   links.forEach((l, i) => {
     if (spec.lan.interfaces.includes(l.interface))
       issue(["links", i, "interface"], `interface "${l.interface}" is also a LAN interface`);

@@ -182,6 +182,10 @@ suite("Life-cycle safety under the real Pulumi engine", () => {
     test("an unknown link gateway (its resource being replaced) previews as an update, then updates in place", async () => {
       const before = countOf(ownedOn(sim));
       const instance = (await stack.outputs()).instance;
+      const naming = async (gw: string) =>
+        ruleLines((await gatewayState(stack)).outputs.rules).filter((l) => l.includes(`gateway=${gw} `));
+      const viaOld = (await naming("10.112.0.1")).length;
+      expect(viaOld).toBeGreaterThan(0);
       await stack.setConfig("ispGateway", "10.112.0.254");
       const preview = await stack.preview(["--diff"], { step: "preview (unknown gateway)" });
       expect(preview.output).toMatch(/~\s*pulumi-nodejs:dynamic\/lbgw:LoadBalancedGateway: \(update\)/);
@@ -191,8 +195,9 @@ suite("Life-cycle safety under the real Pulumi engine", () => {
       expect(r.output).toMatch(/~ 1 updated/);
       expect(countOf(ownedOn(sim))).toBe(before);
       expect((await stack.outputs()).instance).toBe(instance);
-      const lines = ruleLines((await gatewayState(stack)).outputs.rules);
-      expect(lines.filter((l) => l.includes("gateway=10.112.0.254"))).toHaveLength(1); // the probe route
+      // every entry through wlan1's gateway now names the new one (its probe route and default routes)
+      expect(await naming("10.112.0.1")).toEqual([]);
+      expect(await naming("10.112.0.254")).toHaveLength(viaOld);
     });
 
     test("api respelt as api-ssl: a replace in place, the entries unchanged", async () => {

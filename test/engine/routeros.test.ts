@@ -23,6 +23,7 @@ import {
   progressLines,
   requireBuiltPackage,
   ruleLines,
+  type GatewayState,
   type RunResult,
   type Stack,
 } from "./support";
@@ -183,6 +184,28 @@ suite("RouterOS examples under the real Pulumi engine", () => {
       expect(r.output).not.toMatch(/to update|updated|created|deleted/);
       expect(writes() - before).toBe(0);
       expect(writesSince(sim, logFrom)).toEqual([]);
+    });
+
+    test("refresh of an unchanged router: no update, linkStatus in the state, and the next up changes nothing", async () => {
+      const before = writes();
+      const r = keep(await stack.refresh("refresh (unchanged)"));
+      expect(r.output).not.toMatch(/updated|to update|deleted/);
+      const state = await gatewayState(stack);
+      const linkStatus = (st: GatewayState) => (st.outputs as Record<string, unknown>).linkStatus;
+      expect(linkStatus(state)).toMatchObject({
+        wlan1: { up: true, lastProbe: "ok", source: "netwatch" },
+        wlan2: { up: true, lastProbe: "ok", source: "netwatch" },
+      });
+      // A link going down between two refreshes is status, not drift: neither refresh nor up reports it.
+      const watch = sim.entries("/tool/netwatch").find((e) => e.comment?.includes(":watch:wlan1:"))!;
+      sim.edit.netwatchStatus(watch[".id"], "down");
+      const again = keep(await stack.refresh("refresh (probe down)"));
+      expect(again.output).not.toMatch(/updated|to update|deleted/);
+      expect(linkStatus(await gatewayState(stack))).toMatchObject({ wlan1: { lastProbe: "failed" } });
+      const u = keep(await stack.up("up (after refresh)"));
+      expect(u.output).toMatch(/Resources:\s+2 unchanged/);
+      expect(writes() - before).toBe(0);
+      sim.edit.netwatchStatus(watch[".id"], "up");
     });
 
     test("preview --diff of wlan1Weight 2 prints the changed rule lines (or refuses them)", async () => {

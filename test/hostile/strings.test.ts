@@ -19,6 +19,7 @@ import {
   CLAIM_SCRIPT,
   PROBER_INSTALL_SCRIPT,
   READ_SCRIPT,
+  STATUS_SCRIPT,
   SYSCTL_SCRIPT,
   TEARDOWN_SCRIPT,
   script,
@@ -389,6 +390,7 @@ describe("Linux: hostile strings in every string field", () => {
       new Set(
         [
           script(READ_SCRIPT),
+          script(STATUS_SCRIPT),
           script(SYSCTL_SCRIPT),
           script(CLAIM_SCRIPT),
           script(PROBER_INSTALL_SCRIPT),

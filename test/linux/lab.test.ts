@@ -14,9 +14,11 @@ import {
   exampleArgs,
   labBackend as backend,
   labSpec,
+  proberState as stateOf,
   rootSuite,
   tcpConnection,
   tcpServer,
+  waitFor,
   type GatewayArgs,
 } from "./support";
 
@@ -59,15 +61,7 @@ suite("Linux backend on the namespace lab", () => {
   };
   const plan20 = () => lab.addresses.clients.slice(0, 20).map((from) => ({ from, count: 20 }));
 
-  const proberState = async () => (await lab.exec("gw", ["cat", `/run/lbgw/${owner}/state`])).stdout;
-  const waitFor = async (what: string, ok: () => Promise<boolean>, limitMs: number) => {
-    const start = Date.now();
-    while (Date.now() - start < limitMs) {
-      if (await ok()) return Date.now() - start;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  };
+  const proberState = () => stateOf(lab, owner);
 
   beforeAll(async () => {
     await ensureLabDeps();
@@ -157,6 +151,90 @@ suite("Linux backend on the namespace lab", () => {
     }
     await waitFor("link1 up", async () => /^link1 1$/m.test(await proberState()), 10_000);
     await b.apply(log);
+    await (await backend(spec())).apply(log);
+  });
+
+  test("sticky is an idle timeout: a busy user keeps its uplink past the timeout, is forgotten after it, moves when its link fails", async () => {
+    // 1:1, so the nth slot map alternates and a forgotten user's next connection is predictable.
+    const b = await backend(
+      spec({ links: spec().links.map((l) => ({ ...l, weight: 1 })) }, { timeout: "3s" }),
+    );
+    expect((await b.apply(log)).rules).toEqual(b.desiredLines());
+    await lab.exec("gw", ["conntrack", "-F"]);
+    const port = 7778;
+    const server = await tcpServer(lab.ns.inet, port, "SYSTEM:echo $SOCAT_PEERADDR; exec cat");
+    children.push(server);
+    const open = async (from: string) => {
+      const p = tcpConnection(lab.ns.lan, from, lab.addresses.server, port);
+      children.push(p);
+      const seen = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no answer on the connection from ${from}`)), 3000);
+        p.stdout.once("data", (d: Buffer) => (clearTimeout(t), resolve(d.toString().split("\n")[0])));
+      });
+      return { seen, proc: p };
+    };
+    const stickyMap = async () =>
+      (await lab.exec("gw", ["nft", "list", "map", "inet", `lbgw_${owner}`, "sticky"])).stdout;
+    const remembered = async (user: string) =>
+      new RegExp(`[{ ,]${user.replace(/\./g, "\\.")} `).test(await stickyMap());
+    const busyFor = async (p: { stdin: NodeJS.WritableStream }, ms: number) => {
+      for (const end = Date.now() + ms; Date.now() < end;) {
+        p.stdin.write("x\n");
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    const [user, fresh, mover] = [
+      lab.addresses.clients[20],
+      lab.addresses.clients.slice(21, 23),
+      lab.addresses.clients[23],
+    ];
+    try {
+      const busy = await open(user);
+      await busyFor(busy.proc, 7_500); // 2.5 x the timeout, no new connection from the user
+      expect(await remembered(user)).toBe(true);
+      // A user the gateway had forgotten would now draw the other uplink: new users until one lands on the
+      // busy user's uplink (one numgen counter; 1:1 slots alternate).
+      let landed = false;
+      for (const f of fresh) if ((landed = (await lab.connect(f)) === busy.seen)) break;
+      expect(landed).toBe(true);
+      for (let i = 0; i < 3; i++) expect(await lab.connect(user)).toBe(busy.seen);
+      report(`sticky idle: a user busy for 2.5 x 3s kept ${busy.seen === up1 ? "uplink 1" : "uplink 2"}`);
+
+      // Silence: the connection ends (its last packets refresh), and the user is forgotten after the timeout.
+      busy.proc.kill();
+      const forgotten = await waitFor(
+        "the silent user forgotten",
+        async () => !(await remembered(user)),
+        6_000,
+      );
+      report(`sticky idle: a silent user forgotten ${forgotten} ms after its connection closed (timeout 3s)`);
+
+      // A busy user whose uplink fails is moved: the prober deletes its entry and the refresh, which only
+      // updates existing entries, does not bring it back.
+      const m = await open(mover);
+      const k = m.seen === up1 ? 1 : 2;
+      await lab.failUpstream(k);
+      try {
+        await waitFor(
+          `link${k} down`,
+          async () => new RegExp(`^link${k} 0$`, "m").test(await proberState()),
+          10_000,
+        );
+        await busyFor(m.proc, 1_000);
+        expect(await remembered(mover)).toBe(false);
+        expect(await lab.connect(mover)).toBe(k === 1 ? up2 : up1);
+      } finally {
+        await lab.restoreUpstream(k);
+      }
+      await waitFor(
+        `link${k} up`,
+        async () => new RegExp(`^link${k} 1$`, "m").test(await proberState()),
+        15_000,
+      );
+      m.proc.kill();
+    } finally {
+      server.kill();
+    }
     await (await backend(spec())).apply(log);
   });
 

@@ -248,3 +248,17 @@ export async function streamRetransmissions(lab: Lab, port: number): Promise<num
   }
   return total;
 }
+
+/** Polls `ok` every 50 ms until it holds (resolves to the time that took) or `limitMs` passes (throws). */
+export async function waitFor(what: string, ok: () => Promise<boolean>, limitMs: number): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < limitMs) {
+    if (await ok()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The prober's state file on the lab gateway: one line per link. */
+export const proberState = async (lab: Lab, owner: string): Promise<string> =>
+  (await lab.exec("gw", ["cat", `/run/lbgw/${owner}/state`])).stdout;

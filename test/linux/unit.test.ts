@@ -135,6 +135,11 @@ describe("render: seed 003's intent, fixed", () => {
       "flags dynamic,timeout",
       "timeout 1d",
     ]);
+    // sticky is an idle timeout: every forwarded packet of a remembered LAN user restarts its entry, never
+    // creating one (the lab test shows it with traffic)
+    expect(rulesOf(s, "egress")[1]).toBe(
+      'iifname "lan0" ct mark { 0x00000101, 0x00000102 } ip saddr @sticky update @sticky { ip saddr : ct mark } comment "sticky: each packet of a remembered user restarts its timeout"',
+    );
     const pins = rulesOf(s, "prerouting").filter((r) => r.includes("pins:"));
     expect(pins.map((p) => p.split(" ")[2])).toEqual(["10.1.0.0/16", "10.0.0.0/8"]);
     expect(out.nft.objects.find((o) => o.name === "direct")?.elements).toEqual([

@@ -109,6 +109,51 @@ describe("add / print / set / remove", () => {
     );
   });
 
+  test("unset takes only what RouterOS offers: mangle's matchers, not disabled nor an action's arguments", async () => {
+    const a = await addRule("a", "=src-address=10.0.0.0/8");
+    await write(`${mangle}/disable`, `=.id=${a}`);
+    for (const prop of ["disabled", "jump-target", "passthrough", "log"])
+      await expect(write(`${mangle}/unset`, `=.id=${a}`, `=value-name=${prop}`)).rejects.toThrow(
+        "input does not match any value of value-name",
+      );
+    expect(sim.entries(mangle)[0].disabled).toBe("true");
+  });
+
+  test("no unset in address lists, interface lists and their members; no enable/disable of an interface list", async () => {
+    const [{ ret: entry }] = await write(
+      "/ip/firewall/address-list/add",
+      "=list=l",
+      "=address=10.0.0.1",
+      "=disabled=yes",
+    );
+    await expect(
+      write("/ip/firewall/address-list/unset", `=numbers=${entry}`, "=value-name=disabled"),
+    ).rejects.toThrow("no such command");
+    await write("/ip/firewall/address-list/enable", `=numbers=${entry}`);
+    expect(sim.entries("/ip/firewall/address-list")[0].disabled).toBe("false");
+    const [{ ret: list }] = await write("/interface/list/add", "=name=lan");
+    await expect(write("/interface/list/disable", `=numbers=${list}`)).rejects.toThrow("no such command");
+    await expect(write("/interface/list/set", `=numbers=${list}`, "=disabled=yes")).rejects.toThrow(
+      "unknown parameter",
+    );
+    const [{ ret: member }] = await write("/interface/list/member/add", "=list=lan", "=interface=Local");
+    await expect(
+      write("/interface/list/member/unset", `=numbers=${member}`, "=value-name=disabled"),
+    ).rejects.toThrow("no such command");
+  });
+
+  test("v7 values and properties RouterOS 7 does not offer are refused", async () => {
+    await expect(addRule("t", "=dst-address-type=unreachable")).rejects.toThrow(
+      "input does not match any value of dst-address-type",
+    );
+    await expect(addRule("t", "=src-address-type=!prohibit")).rejects.toThrow(
+      "input does not match any value of src-address-type",
+    );
+    await expect(
+      write("/ip/firewall/nat/add", "=chain=srcnat", "=action=masquerade", "=connection-state=new"),
+    ).rejects.toThrow("unknown parameter connection-state");
+  });
+
   test("/system/identity set and print; /system/resource print", async () => {
     await write("/system/identity/set", "=name=gw1");
     expect(await write("/system/identity/print")).toEqual([{ name: "gw1" }]);
@@ -278,8 +323,8 @@ describe("unknown commands and menus", () => {
     await raw.login("admin", "");
     const r = await raw.command(["/ip/bogus/print"]);
     expect(r.traps).toEqual([
-      { message: "no such command or directory (bogus)" },
-      { message: "no such command prefix" },
+      { message: "no such command or directory (bogus)", category: 0 },
+      { message: "no such command prefix", category: 0 },
     ]);
     expect(r.done).toEqual({});
     await raw.close();

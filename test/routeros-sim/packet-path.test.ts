@@ -1190,14 +1190,23 @@ describe("links and netwatch", () => {
     expect(pp.lookup("8.8.8.8").outInterface).toBe("wlan2");
   });
 
-  it("netwatch reports host status every interval", () => {
+  it("netwatch tests again `interval` after a test ends; an unanswered test fails after `timeout`", () => {
     const world = new ProbeWorld();
     const pp = new PacketPath(() => t, { major: 7, world });
     expect(pp.netwatch()).toEqual([{ host: "10.111.0.1", status: "up" }]);
     world.kill("10.111.0.1");
     pp.advance(9_999);
     expect(pp.netwatch()[0].status).toBe("up");
+    // the test starting at 10 s gets no answer: down when its 1 s timeout runs out
+    pp.advance(1_000);
+    expect(pp.netwatch()[0].status).toBe("up");
     pp.advance(1);
     expect(pp.netwatch()[0].status).toBe("down");
+    // next test at 11 s + 10 s
+    world.revive("10.111.0.1");
+    pp.advance(9_999);
+    expect(pp.netwatch()[0].status).toBe("down");
+    pp.advance(1);
+    expect(pp.netwatch()[0].status).toBe("up");
   });
 });

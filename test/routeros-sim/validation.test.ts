@@ -228,7 +228,7 @@ describe("v6 versus v7 routing", () => {
     });
   });
 
-  test("check-gateway: arp/ping in v6, bfd also in v7; distance 1..255", async () => {
+  test("check-gateway: arp/ping in v6, arp/none/ping in v7 (no bfd in any crawl); distance 1..255", async () => {
     await boot("6.49.10");
     await expect(write("/ip/route/add", "=gateway=10.111.0.1", "=check-gateway=bfd")).rejects.toThrow(
       "input does not match any value of check-gateway",
@@ -239,7 +239,10 @@ describe("v6 versus v7 routing", () => {
     await client.close();
     await sim.close();
     await boot("7.16.2");
-    await write("/ip/route/add", "=gateway=10.111.0.1", "=check-gateway=bfd");
+    await write("/ip/route/add", "=gateway=10.111.0.1", "=check-gateway=none");
+    await expect(write("/ip/route/add", "=gateway=10.111.0.1", "=check-gateway=bfd")).rejects.toThrow(
+      "input does not match any value of check-gateway",
+    );
   });
 
   test("v7-only route properties: vrf-interface; the %interface gateway form", async () => {

@@ -126,11 +126,15 @@ export const ALL_MENUS = [
   "/ip/route",
   "/ip/firewall/nat",
   "/ip/firewall/mangle",
+  "/tool/netwatch",
+  "/routing/rule",
 ];
+
+const V7_ONLY = ["/routing/table", "/routing/rule"];
 
 /** The owned menus that exist on this simulator's RouterOS version. */
 export function menusOf(sim: RouterOsSim): string[] {
-  return ALL_MENUS.filter((m) => sim.version.major === 7 || m !== "/routing/table");
+  return ALL_MENUS.filter((m) => sim.version.major === 7 || !V7_ONLY.includes(m));
 }
 
 /** The menus the packet-path evaluator reads (routing tables exist on RouterOS 7 only). */
@@ -142,14 +146,23 @@ const PACKET_PATH_MENUS = [
   "/ip/firewall/address-list",
   "/ip/route",
   "/routing/table",
+  "/routing/rule",
+  "/tool/netwatch",
 ];
 
-/** A packet-path evaluator over what `sim` holds at each packet, with `world` answering probes. */
+/**
+ * A packet-path evaluator over what `sim` holds at each packet, with `world` answering probes. Netwatch
+ * runs on the evaluator's clock; its scripts write to `sim` as the router would.
+ */
 export function packetPathOn(sim: RouterOsSim, world: ProbeWorld): PacketPath {
-  const menus = PACKET_PATH_MENUS.filter((m) => sim.version.major === 7 || m !== "/routing/table");
+  const menus = PACKET_PATH_MENUS.filter((m) => sim.version.major === 7 || !V7_ONLY.includes(m));
   return new PacketPath(() => Object.fromEntries(menus.map((m) => [m, sim.entries(m)])), {
     major: sim.version.major as 6 | 7,
     world,
+    device: {
+      set: (menu, id, attrs) => sim.edit.set(menu, id, attrs),
+      netwatchStatus: (id, status) => sim.edit.netwatchStatus(id, status),
+    },
   });
 }
 

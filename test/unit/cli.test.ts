@@ -33,6 +33,12 @@ function specFile(content: unknown, ext = "json"): string {
 
 const { target: _t, ...spec } = seedNthSticky();
 
+/** A RouterOS string literal's value: "\\n", "\\r", "\\t" and "\\<char>" (e.g. \\" \\$ \\\\) escapes. */
+function unquote(literal: string): string {
+  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t" };
+  return literal.slice(1, -1).replace(/\\(.)/g, (_, c: string) => escapes[c] ?? c);
+}
+
 /** "/ip firewall mangle" + "add a=b c="d e"" → API words. */
 function scriptToCommands(script: string): string[][] {
   let menu = "";
@@ -46,7 +52,7 @@ function scriptToCommands(script: string): string[][] {
     const words = [...line.matchAll(/([a-z-]+)(?:=("(?:[^"\\]|\\.)*"|\S*))?/g)].slice(1);
     commands.push([
       `${menu}/add`,
-      ...words.map(([, k, v]) => `=${k}=${v === undefined ? "" : v.startsWith('"') ? JSON.parse(v) : v}`),
+      ...words.map(([, k, v]) => `=${k}=${v === undefined ? "" : v.startsWith('"') ? unquote(v) : v}`),
     ]);
   }
   return commands;

@@ -5,6 +5,7 @@ import { buildPlan } from "../../provider/plan/plan";
 import { parseSpec } from "../../provider/spec/schema";
 import type { SpecInput } from "../../provider/spec/schema";
 import type { RosVersion } from "../../provider/routeros/menus";
+import { MENUS, clearWith, normalise } from "../../provider/routeros/menus";
 import type { Op, PrintedEntry } from "../../provider/routeros/reconcile";
 import { reconcile } from "../../provider/routeros/reconcile";
 import type { DesiredState } from "../../provider/routeros/render";
@@ -103,7 +104,7 @@ describe("reconcile", () => {
     expect(r.batches.map((b) => [...new Set(b.map((o) => `${o.op} ${o.menu}`))].sort())).toEqual([
       ["add /interface/list", "add /ip/firewall/address-list", "add /ip/firewall/nat", "add /routing/table"],
       ["add /interface/list/member", "add /ip/route"],
-      ["add /ip/firewall/mangle"],
+      ["add /ip/firewall/mangle", "add /tool/netwatch"],
       ["move /ip/firewall/mangle", "move /ip/firewall/nat"],
     ]);
     const moves = (r.batches[3] as Array<Extract<Op, { op: "move" }>>).sort((a, b) =>
@@ -183,12 +184,117 @@ describe("reconcile", () => {
     });
   });
 
+  test("a hand-disabled owned entry is re-enabled with `enable`, never `unset value-name=disabled`", () => {
+    const want = desired(seedNthSticky());
+    const have = printed(want);
+    const rule = have["/ip/firewall/mangle"][2];
+    const listed = have["/ip/firewall/address-list"][0];
+    const member = have["/interface/list/member"][0];
+    for (const e of [rule, listed, member]) e.disabled = "true";
+    const r = reconcile({ owner: "gw", version: 7, desired: want, actual: have });
+    expect(ops(r.batches).sort((a, b) => a.menu.localeCompare(b.menu))).toEqual(
+      [
+        { menu: "/interface/list/member", e: member },
+        { menu: "/ip/firewall/address-list", e: listed },
+        { menu: "/ip/firewall/mangle", e: rule },
+      ].map(({ menu, e }) => ({
+        op: "enable",
+        menu,
+        key: (e.comment ?? "").slice("lbgw:gw:".length),
+        id: e[".id"],
+      })),
+    );
+  });
+
+  test("a timeout given to an owned address-list entry by hand: removed, then added again, nothing unset", () => {
+    const want = desired(seedNthSticky());
+    const have = printed(want);
+    const listed = have["/ip/firewall/address-list"][1];
+    listed.timeout = "1h";
+    listed.dynamic = "true"; // how RouterOS 6 and the simulator print an entry with a timeout
+    listed.disabled = "true";
+    const r = reconcile({ owner: "gw", version: 7, desired: want, actual: have });
+    const key = (listed.comment ?? "").slice("lbgw:gw:".length);
+    // the removal goes first (list + address is unique), in a batch of its own
+    expect(r.batches).toEqual([
+      [{ op: "remove", menu: "/ip/firewall/address-list", ids: [listed[".id"]], keys: [key] }],
+      [
+        {
+          op: "add",
+          menu: "/ip/firewall/address-list",
+          key,
+          attrs: want["/ip/firewall/address-list"].find((d) => d.key === key)?.attrs,
+        },
+      ],
+    ]);
+  });
+
+  test("a re-added mangle rule goes back to its place in the owned block", () => {
+    const want = desired(seedNthSticky());
+    const have = printed(want);
+    const mangle = have["/ip/firewall/mangle"];
+    mangle.unshift(foreign("*F0"));
+    const rule = mangle[3];
+    rule["address-list-timeout"] = "1h"; // mangle's unset does not offer it
+    const key = (rule.comment ?? "").slice("lbgw:gw:".length);
+    const r = reconcile({ owner: "gw", version: 7, desired: want, actual: have });
+    expect(r.batches.map((b) => b.map((o) => `${o.op} ${"key" in o ? o.key : ""}`))).toEqual([
+      [`remove `],
+      [`add ${key}`],
+      [`move `],
+    ]);
+    expect(ops(r.batches).find((o) => o.op === "move")).toEqual({
+      op: "move",
+      menu: "/ip/firewall/mangle",
+      entries: [{ key }],
+      destination: mangle[4][".id"],
+    });
+  });
+
+  test("properties are cleared the way their menu allows: unset, set to what prints as unset", () => {
+    const want = desired(seedNthSticky());
+    const have = printed(want);
+    const probe = have["/ip/route"].find((e) => e.comment?.startsWith("lbgw:gw:probe:")) as PrintedEntry;
+    probe.distance = "7";
+    probe["routing-table"] = "lbgw-gw-wlan1";
+    const r = reconcile({ owner: "gw", version: 7, desired: want, actual: have });
+    const key = (probe.comment ?? "").slice("lbgw:gw:".length);
+    expect(ops(r.batches)).toEqual([
+      { op: "set", menu: "/ip/route", key, id: probe[".id"], attrs: { "routing-table": "main" } },
+      { op: "unset", menu: "/ip/route", key, id: probe[".id"], prop: "distance" },
+    ]);
+    // v6 names the table with routing-mark and has no known way to clear it: the route is re-added
+    const want6 = desired(
+      seedNthSticky({ target: { routeros: { host: "r", username: "a", password: "", version: 6 } } }),
+      6,
+    );
+    const have6 = printed(want6, 6);
+    const probe6 = have6["/ip/route"].find((e) => e.comment?.startsWith("lbgw:gw:probe:")) as PrintedEntry;
+    probe6["routing-mark"] = "x";
+    const r6 = reconcile({ owner: "gw", version: 6, desired: want6, actual: have6 });
+    expect(ops(r6.batches).map((o) => o.op)).toEqual(["remove", "add"]);
+  });
+
+  test("every `set` clear is what print shows for an unset property (or updates would never converge)", () => {
+    for (const m of MENUS)
+      for (const v of m.versions)
+        for (const prop of Object.keys(m.props)) {
+          const how = clearWith(m, v, prop);
+          if (typeof how === "object")
+            expect([m.path, prop, normalise(m.props[prop], how.set)]).toEqual([
+              m.path,
+              prop,
+              m.unsetLooksLike[prop],
+            ]);
+        }
+  });
+
   test("delete: every owned entry goes, marks before routes before tables", () => {
     const have = printed(desired(seedNthSticky()));
     have["/ip/firewall/mangle"].unshift(foreign("*F"));
     const r = reconcile({ owner: "gw", version: 7, desired: {}, actual: have });
     expect(r.batches.map((b) => b.map((o) => o.menu).sort())).toEqual([
-      ["/ip/firewall/mangle"],
+      ["/ip/firewall/mangle", "/tool/netwatch"],
       ["/interface/list/member", "/ip/route"],
       ["/interface/list", "/ip/firewall/address-list", "/ip/firewall/nat", "/routing/table"],
     ]);

@@ -130,6 +130,19 @@ export class RosEngine {
     resource.rows.push({ id: resource.nextId++, values: {}, dynamic: false, createdAt: startedAt });
   }
 
+  /**
+   * Rows a menu prints besides its stored ones, made at print time (already in printed form, `.id`
+   * included): the data plane's connections, a data plane's dynamic address-list entries. Only `print`
+   * shows them; `entries` (the data plane's own view of the configuration) does not.
+   */
+  private readonly live = new Map<string, () => Array<Record<string, string>>>();
+
+  setLiveRows(menu: string, rows: (() => Array<Record<string, string>>) | undefined): void {
+    this.menu(menu);
+    if (rows) this.live.set(menu, rows);
+    else this.live.delete(menu);
+  }
+
   /** True when `path` names a menu of this version. */
   hasMenu(path: string): boolean {
     return this.menus.has(path);
@@ -212,16 +225,20 @@ export class RosEngine {
       const prefix = segments.slice(0, i).join("/");
       if (this.directories.has(prefix)) continue;
       const parent = this.menus.get(segments.slice(0, i - 1).join("/"));
-      if (parent && (parent.spec.commands as readonly string[]).includes(segments[i - 1])) {
+      if (parent && this.hasCommand(parent.spec, segments[i - 1])) {
         throw trap(Msg.noSuchCommand);
       }
       throw new RosTrapError([{ message: Msg.noSuchDir(segments[i - 1]) }, { message: Msg.noSuchPrefix }]);
     }
     const state = this.menus.get(segments.slice(0, -1).join("/"));
     const command = segments[segments.length - 1];
-    if (!state || !(state.spec.commands as readonly string[]).includes(command))
-      throw trap(Msg.noSuchCommand);
+    if (!state || !this.hasCommand(state.spec, command)) throw trap(Msg.noSuchCommand);
     return { state, command: command as Command };
+  }
+
+  private hasCommand(spec: MenuSpec, command: string): boolean {
+    if (!(spec.commands as readonly string[]).includes(command)) return false;
+    return inWindow(this.version, spec.commandWindows?.[command as Command] ?? {});
   }
 
   private menu(path: string): MenuState {
@@ -322,6 +339,8 @@ export class RosEngine {
       if (!PRINT_ARGS.includes(key)) throw trap(Msg.unknownParameter(this.version, key));
     }
     let items = state.rows.map((row) => this.printRow(state, row));
+    const live = this.live.get(state.spec.path);
+    if (live) items = [...items, ...live()];
     if (queries.length > 0) {
       const normalise = (prop: string, raw: string): string => {
         const spec = this.prop(state, prop);
@@ -424,7 +443,8 @@ export class RosEngine {
     const names = (attrs["value-name"] ?? "").split(",");
     for (const key of names) {
       const spec = this.prop(state, key);
-      if (!spec || spec.readOnly || spec.required) throw trap(Msg.noMatch("value-name"));
+      if (!spec || spec.readOnly || spec.required || !state.spec.unsettable?.includes(key))
+        throw trap(Msg.noMatch("value-name"));
     }
     for (const row of rows) {
       const values = { ...row.values };

@@ -88,6 +88,13 @@ export interface MenuSpec {
   /** Order matters (firewall chains, rules): `add place-before=` and `move` apply. */
   ordered?: boolean;
   commands: readonly Command[];
+  /** Versions in which a command exists, where not all of the menu's (`since` inclusive, `until` exclusive). */
+  commandWindows?: Partial<Record<Command, { since?: string; until?: string }>>;
+  /**
+   * What `unset value-name=` accepts (RouterOS offers only some properties, e.g. not mangle's `disabled` nor
+   * any action argument); any other name is refused as no value of value-name.
+   */
+  unsettable?: readonly string[];
   props: Readonly<Record<string, PropSpec>>;
   /** Duplicate detection: an entry whose values at `keys` equal another's is refused with `message`. */
   unique?: ReadonlyArray<{ keys: readonly string[]; message: string }>;
@@ -103,10 +110,17 @@ export interface MenuSpec {
   builtin?: (ctx: { version: RosVersion }) => Values[];
 }
 
-const LIST: readonly Command[] = ["print", "getall", "add", "set", "remove", "enable", "disable", "unset"];
-/** A plain list menu, and one whose order matters (`place-before`, `move`). */
+/**
+ * Commands per menu follow RouterOS 7.9-7.24's `/console/inspect` (conformance.test.ts): several menus have
+ * no `unset` at all (address lists, interface lists and their members, addresses), interface lists have no
+ * `disabled` and so no enable/disable. v6 has no such data: the same commands are assumed.
+ */
+const BASIC: readonly Command[] = ["print", "getall", "add", "set", "remove"];
+const LIST: readonly Command[] = [...BASIC, "enable", "disable"];
+/** A plain list menu, one that can also unset some properties, and one whose order matters. */
 const LIST_MENU = { kind: "list", commands: LIST } as const;
-const ORDERED_MENU = { kind: "list", ordered: true, commands: [...LIST, "move"] } as const;
+const UNSET_MENU = { kind: "list", commands: [...LIST, "unset"] } as const;
+const ORDERED_MENU = { kind: "list", ordered: true, commands: [...LIST, "unset", "move"] } as const;
 
 const ms = (d: string): string => String(parseDurationMs(d));
 const FALSE = "false";
@@ -129,7 +143,11 @@ function requiredFor(map: Record<string, string>): (e: Values) => string | undef
   };
 }
 
-const ADDRESS_TYPES = ["unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "multicast"];
+/** v7 offers no unreachable/prohibit address types (7.21+ completions); v6 keeps the old list (no data). */
+const ADDRESS_TYPES = (ctx: { version: RosVersion }): readonly string[] =>
+  ctx.version.major >= 7
+    ? ["unicast", "local", "broadcast", "blackhole", "multicast"]
+    : ["unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "multicast"];
 
 /** Matchers shared by mangle, nat and filter. */
 const firewallMatchers = {
@@ -167,6 +185,14 @@ const firewallMatchers = {
   ...counters,
 } satisfies Record<string, PropSpec>;
 
+/** The matchers `unset` accepts (an action's own arguments, log, chain and disabled it does not). */
+const UNSETTABLE_MATCHERS = [
+  "src-address", "dst-address", "src-address-list", "dst-address-list", "src-address-type", "dst-address-type",
+  "in-interface", "out-interface", "in-interface-list", "out-interface-list", "protocol", "src-port", "dst-port",
+  "port", "connection-state", "connection-nat-state", "connection-mark", "packet-mark", "routing-mark", "nth",
+  "per-connection-classifier",
+]; // prettier-ignore
+
 const jumpAndListRules = requiredFor({
   jump: "jump-target",
   "add-src-to-address-list": "address-list",
@@ -194,12 +220,14 @@ function firewallMenu(
   actions: readonly string[],
   props: Record<string, PropSpec>,
   rules: MenuSpec["rules"] = [],
+  unsettable: readonly string[] = [],
 ): MenuSpec {
   return {
     path,
     ...ORDERED_MENU,
     props: { ...firewallMatchers, action: { type: oneOf([...actions]), default: "accept" }, ...props },
     rules: [jumpAndListRules, ...(rules ?? [])],
+    unsettable: [...UNSETTABLE_MATCHERS, ...unsettable],
   };
 }
 
@@ -237,8 +265,15 @@ const mangle = firewallMenu(
 const nat = firewallMenu(
   "/ip/firewall/nat",
   [...FIREWALL_ACTIONS, "dst-nat", "masquerade", "netmap", "redirect", "same", "src-nat"],
-  { "to-addresses": { type: addressOrRange }, "to-ports": { type: portRange } },
+  {
+    "to-addresses": { type: addressOrRange },
+    "to-ports": { type: portRange },
+    // v7's nat has no connection-state nor connection-nat-state (7.9-7.24); v6 is assumed to (no data).
+    "connection-state": { ...firewallMatchers["connection-state"], until: "7.0" },
+    "connection-nat-state": { ...firewallMatchers["connection-nat-state"], until: "7.0" },
+  },
   [requiredFor({ netmap: "to-addresses" })],
+  ["to-addresses", "to-ports"],
 );
 
 const filter = firewallMenu(
@@ -251,7 +286,8 @@ const filter = firewallMenu(
         "icmp-network-unreachable", "icmp-port-unreachable", "icmp-protocol-unreachable", "tcp-reset",
       ]), // prettier-ignore
     },
-    "hw-offload": { type: bool, since: "7.0" },
+    // Gone after 7.20.8 (absent from every crawl from 7.21 on).
+    "hw-offload": { type: bool, since: "7.0", until: "7.21" },
   },
 );
 
@@ -385,16 +421,19 @@ function routeState(row: RowView, ctx: MenuContext): Record<string, string | und
 
 const route: MenuSpec = {
   path: "/ip/route",
-  ...LIST_MENU,
+  ...UNSET_MENU,
+  // v7's unset offers neither routing-table nor dst-address (nor comment/disabled).
+  unsettable: [
+    "gateway", "distance", "scope", "target-scope", "check-gateway", "pref-src", "blackhole", "vrf-interface",
+  ], // prettier-ignore
   props: {
     "dst-address": { type: network, default: "0.0.0.0/0" },
     gateway: { type: gateway },
     "immediate-gw": { type: text, readOnly: true, since: "7.0" },
     "gateway-status": { type: text, readOnly: true, until: "7.0" },
+    // v7 offers arp, none and ping (7.21+ completions; no bfd); v6 arp and ping (manuals, exports).
     "check-gateway": {
-      type: oneOf((ctx) =>
-        ctx.version.major >= 7 ? ["arp", "ping", "bfd", "bfd-multihop"] : ["arp", "ping"],
-      ),
+      type: oneOf((ctx) => (ctx.version.major >= 7 ? ["arp", "none", "ping"] : ["arp", "ping"])),
     },
     distance: { type: int(1, 255), default: "1" },
     scope: { type: int(0, 255), default: "30" },
@@ -406,7 +445,8 @@ const route: MenuSpec = {
     type: { type: oneOf(["unicast", "blackhole", "prohibit", "unreachable"]), until: "7.0" },
     blackhole: { type: flag, since: "7.0" },
     "vrf-interface": { type: interfaceRef, since: "7.0" },
-    "suppress-hw-offload": { type: bool, since: "7.0", default: FALSE },
+    // Gone after 7.20.8 (absent from every crawl from 7.21 on).
+    "suppress-hw-offload": { type: bool, since: "7.0", until: "7.21", default: FALSE },
     active: { type: bool, readOnly: true },
     inactive: { type: bool, readOnly: true, since: "7.0" },
     ecmp: { type: bool, readOnly: true, since: "7.0" },
@@ -444,7 +484,8 @@ const route: MenuSpec = {
 const routingTable: MenuSpec = {
   path: "/routing/table",
   since: "7.0",
-  ...LIST_MENU,
+  ...UNSET_MENU,
+  unsettable: ["fib"],
   props: {
     name: { type: name, required: true },
     // Without fib the table's routes never reach the FIB (routeros.md); printed present-with-empty-value.
@@ -469,6 +510,7 @@ function ruleMenu(
     path,
     ...versions,
     ...ORDERED_MENU,
+    unsettable: ["src-address", "dst-address", "routing-mark", "interface", "min-prefix"],
     props: {
       "src-address": { type: network },
       "dst-address": { type: network },
@@ -498,12 +540,22 @@ const routingRuleV7 = ruleMenu(
 
 const netwatch: MenuSpec = {
   path: "/tool/netwatch",
-  ...LIST_MENU,
+  ...UNSET_MENU,
+  unsettable: [
+    "port", "interval", "timeout", "up-script", "down-script", "test-script", "packet-count", "thr-avg",
+    "thr-max", "src-address",
+  ], // prettier-ignore
   props: {
     host: { type: ipv4, required: true },
     // Probe types appeared in 7.4 (routeros.md "Netwatch defaults").
     type: { type: oneOf(["simple", "icmp", "tcp-conn", "http-get", "https-get", "dns"]), since: "7.4" },
     port: { type: int(1, 65535), since: "7.4" },
+    // icmp probe options (7.4+; in every 7.9-7.24 crawl). Printed defaults: help.mikrotik.com "Netwatch".
+    "packet-count": { type: int(1, 4294967295), since: "7.4" },
+    "thr-avg": { type: duration, since: "7.4" },
+    "thr-max": { type: duration, since: "7.4" },
+    // Absent from the 7.10.2 crawl, present from 7.11.3 (routeros-inspect oracle).
+    "src-address": { type: ipv4, since: "7.11.3" },
     interval: { type: duration, default: ms("10s") },
     // v6 manual: timeout default 1s; v7: 3s (routeros.md).
     timeout: { type: duration, default: (_e, ctx) => (ctx.version.major >= 7 ? ms("3s") : ms("1s")) },
@@ -522,10 +574,27 @@ const netwatch: MenuSpec = {
   }),
 };
 
+/**
+ * The connection tracking table: read-only, nothing stored; its rows are the data plane's connections,
+ * supplied at print time (RouterOsSim.live, e.g. the packet-path evaluator's). Printed property names are
+ * RouterOS 7's (`/ip/firewall/connection get value-name`, routeros-inspect oracle).
+ */
+const connection: MenuSpec = {
+  path: "/ip/firewall/connection",
+  kind: "list",
+  commands: ["print"],
+  props: Object.fromEntries(
+    [
+      "protocol", "src-address", "dst-address", "reply-src-address", "reply-dst-address", "tcp-state",
+      "connection-mark", "timeout", "seen-reply", "assured", "confirmed", "srcnat", "dstnat",
+    ].map((p) => [p, { type: text, readOnly: true }]),
+  ), // prettier-ignore
+};
+
 const interfaces: MenuSpec = {
   path: "/interface",
   kind: "list",
-  commands: ["print", "getall", "set", "enable", "disable", "unset"],
+  commands: ["print", "getall", "set", "enable", "disable"],
   props: {
     name: { type: name },
     type: { type: text, readOnly: true, default: "ether" },
@@ -538,7 +607,9 @@ const interfaces: MenuSpec = {
 
 const interfaceList: MenuSpec = {
   path: "/interface/list",
-  ...LIST_MENU,
+  // No `disabled`, so no enable/disable (7.9-7.24), and no unset.
+  kind: "list",
+  commands: BASIC,
   props: {
     name: {
       type: {
@@ -624,6 +695,7 @@ export const MENUS: readonly MenuSpec[] = [
   nat,
   filter,
   netwatch,
+  connection,
 ];
 
 /** Directories that exist on every router besides the menus' own paths and their parents. */

@@ -64,3 +64,30 @@ export const Msg = {
   /** unverified: set/remove on a dynamic (router-made) entry. */
   dynamicItem: "failure: can not change dynamic item",
 } as const;
+
+/**
+ * `!trap` categories (API manual, "!trap"): 0 missing item or command, 1 argument value failure, 2 execution
+ * of command interrupted, 3 scripting failure, 4 general failure, 5 API related failure, 6 TTY related
+ * failure, 7 value generated with :return. The manual's example gives 1 for "input does not match any value".
+ * A login refusal is given none (no public trace shows one).
+ */
+export const TrapCategory = {
+  missingItemOrCommand: 0,
+  argumentValue: 1,
+  interrupted: 2,
+  general: 4,
+} as const;
+
+/** The category of a simulator trap message, by which Msg it is. */
+export function categoryOf(message: string): number | undefined {
+  if (/^no such (command|item)/.test(message)) return TrapCategory.missingItemOrCommand;
+  if (
+    /^(unknown parameter|input does not match any value|invalid value|value of .* out of range|missing value|invalid internal item number|expected end of command)/.test(
+      message,
+    )
+  )
+    return TrapCategory.argumentValue;
+  if (message === Msg.interrupted) return TrapCategory.interrupted;
+  if (message.startsWith("failure:")) return TrapCategory.general;
+  return undefined;
+}

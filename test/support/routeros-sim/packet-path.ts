@@ -54,6 +54,7 @@ import {
   type Config,
   type RouteEntry,
   type GatewaySpec,
+  type NetwatchEntry,
 } from "./packet-path/config";
 import {
   PASSTHROUGH_ACTIONS,
@@ -63,6 +64,7 @@ import {
   type MatchEnv,
 } from "./packet-path/firewall";
 import { hash32 } from "./packet-path/hash";
+import { NETWATCH_POLICY, runScript, type ScriptValue } from "./packet-path/script";
 import { Rib, type LookupOutcome } from "./packet-path/routing";
 import type {
   ConnectionState,
@@ -93,6 +95,9 @@ import {
 export type * from "./packet-path/types";
 export { ConfigError };
 
+/** Id of a dynamic address-list entry in a netwatch script's view (see `dynamicRows`). */
+const DYNAMIC_ID = /^dynamic\|(.+)\|(\d+)$/;
+
 /** A tracked connection (the evaluator's conntrack entry). */
 class Conn implements Flow {
   first!: PacketResult;
@@ -118,6 +123,14 @@ class Conn implements Flow {
   get state(): ConnectionState {
     return this.replySeen ? "established" : "new";
   }
+}
+
+interface NetwatchState {
+  status: "up" | "down" | "unknown";
+  /** When the next test starts (ms, evaluator clock). */
+  nextStart: number;
+  /** Whether that test's echo is answered, once the evaluator has seen it start. */
+  answered?: boolean;
 }
 
 interface GatewayProbeState {
@@ -179,7 +192,13 @@ export class PacketPath {
   private readonly downInterfaces = new Set<string>();
   private routeSignature?: string;
   private routeChanges = 0;
-  private readonly netwatchState = new Map<string, { status: "up" | "down"; lastTick: number }>();
+  private readonly netwatchState = new Map<string, NetwatchState>();
+  /** Each netwatch probe's ICMP connection (one echo id per probe). */
+  private readonly netwatchFlows = new Map<string, Conn>();
+  private catchingUp = false;
+  /** Global variables of netwatch scripts (they all run as the `*sys` user). */
+  private readonly scriptGlobals = new Map<string, ScriptValue>();
+  private readonly device?: PacketPathOptions["device"];
 
   constructor(
     private readonly getTables: () => RosTables,
@@ -195,6 +214,7 @@ export class PacketPath {
     this.defaultPassthrough = opts.defaultPassthrough ?? true;
     this.refresh = opts.refreshAddressListTimeout ?? true;
     this.unsupported = opts.unsupportedMatchers ?? "throw";
+    this.device = opts.device;
   }
 
   /** Current time on the evaluator's clock (ms). */
@@ -254,6 +274,11 @@ export class PacketPath {
     return out;
   }
 
+  /** The tracked connections (read-only views), in the order they were opened: the connection table. */
+  connections(): Flow[] {
+    return [...this.conns.values()];
+  }
+
   /** Routes with their computed activity (connected routes included). */
   routes(): RouteStatus[] {
     this.catchUp();
@@ -300,7 +325,12 @@ export class PacketPath {
     };
   }
 
-  /** `/tool/netwatch` hosts and their status (probed every `interval`; scripts are not run). */
+  /**
+   * `/tool/netwatch` hosts and their status. Each entry runs one test after another: a test answered
+   * completes at once ("up"), an unanswered one after `timeout` ("down"), and the next test starts
+   * `interval` after a test completes. After each test the test-script runs (RouterOS 7.4+), and the
+   * up-script or down-script when the status changed. The world is asked when a test completes.
+   */
   netwatch(): Array<{ host: string; status: "up" | "down" | "unknown" }> {
     this.catchUp();
     return this.compile().netwatch.map((n) => ({
@@ -334,6 +364,17 @@ export class PacketPath {
 
   /** Runs the periodic work due up to now: list expiry, check-gateway probes, netwatch, route-cache flush. */
   private catchUp(): void {
+    // A netwatch probe's echo is processed like any packet, which catches up first: not again.
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      this.catchUpNow();
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private catchUpNow(): void {
     const now = this.now();
     for (const entries of this.dynamicLists.values()) {
       for (const [ip, expiresAt] of entries) if (expiresAt <= now) entries.delete(ip);
@@ -347,22 +388,135 @@ export class PacketPath {
       for (let k = first; k <= tick; k++) this.probeRound(config);
       this.lastTick = tick;
     }
-    for (const n of config.netwatch) {
-      const t = Math.floor((now - this.t0) / n.interval);
-      const prev = this.netwatchState.get(n.key);
-      if (prev && t <= prev.lastTick) continue;
-      const target = ipToInt(n.host);
-      const d = this.rib(config).lookup("main", target, `0.0.0.0>${n.host}`);
-      const up =
-        d.kind === "route" &&
-        this.world.answersPing(n.host, { gateway: intToIp(d.gateway ?? target), interface: d.interface });
-      this.netwatchState.set(n.key, { status: up ? "up" : "down", lastTick: t });
-    }
+    this.runNetwatch(config, now);
     if (this.major === 6) {
       const sig = this.rib(config).signature();
       if (this.routeSignature !== undefined && sig !== this.routeSignature) this.routeChanges++;
       this.routeSignature = sig;
     }
+  }
+
+  /**
+   * Netwatch tests due up to `now`, in time order over all entries, each with its scripts. A test's echo
+   * is answered or not as the world is when the evaluator first sees the test started (worlds change
+   * between steps), so a world change never reaches back into a test already under way.
+   */
+  private runNetwatch(initial: Config, now: number): void {
+    let config = initial;
+    // What scripts read, fetched once per step and again after a script wrote.
+    let tables: RosTables | undefined;
+    for (const n of config.netwatch)
+      if (!this.netwatchState.has(n.key))
+        this.netwatchState.set(n.key, { status: "unknown", nextStart: now });
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      let best: { n: NetwatchEntry; st: NetwatchState; at: number } | undefined;
+      for (const n of config.netwatch) {
+        const st = this.netwatchState.get(n.key);
+        if (!st || st.nextStart > now) continue;
+        st.answered ??= this.netwatchAnswered(config, n);
+        // An answered test ends at once; an unanswered one after its timeout.
+        const at = st.nextStart + (st.answered ? 0 : n.timeout);
+        if (at <= now && (!best || at < best.at)) best = { n, st, at };
+      }
+      if (!best) return;
+      const { n, st, at } = best;
+      const before = st.status;
+      st.status = st.answered ? "up" : "down";
+      st.nextStart = at + n.interval;
+      st.answered = undefined;
+      this.device?.netwatchStatus?.(n.id ?? n.key, st.status);
+      const scripts = [
+        n.testScript,
+        before !== st.status ? (st.status === "up" ? n.upScript : n.downScript) : undefined,
+      ].filter((x): x is string => !!x);
+      let wrote = false;
+      for (const source of scripts) {
+        tables ??= this.getTables();
+        wrote = this.runNetwatchScript(source, tables) || wrote;
+      }
+      if (wrote) {
+        config = this.compile();
+        tables = undefined;
+      }
+    }
+    throw new Error("netwatch: too many tests in one step");
+  }
+
+  /**
+   * Does the probe of `n` get an answer now? Its echo is the router's own packet through the whole local
+   * path (routing, mangle output, re-route, postrouting), with one echo id per probe as ping keeps one: the
+   * echoes after the first belong to the same ICMP connection, so a connection mark given to it (and the
+   * routing mark an output rule derives from that) steers them too, the worst case for a probe.
+   */
+  private netwatchAnswered(config: Config, n: NetwatchEntry): boolean {
+    // A source address the router does not have: the probe is never sent (help.mikrotik.com "Netwatch").
+    if (n.srcAddress && !config.local.has(ipToInt(n.srcAddress))) return false;
+    let conn = this.netwatchFlows.get(n.key);
+    let res: PacketResult;
+    if (conn && conn.original.dst === n.host && (!n.srcAddress || conn.original.src === n.srcAddress))
+      res = this.process(conn, "original", false);
+    else {
+      conn = this.newConn({ inInterface: "router", src: n.srcAddress, dst: n.host, protocol: "icmp" });
+      this.netwatchFlows.set(n.key, conn);
+      res = this.process(conn, "original", true);
+    }
+    if (res.dropped || res.outInterface === "local" || res.outInterface === "drop") return false;
+    return this.world.answersPing(n.host, { gateway: res.gateway ?? n.host, interface: res.outInterface });
+  }
+
+  /** Runs one netwatch script with netwatch's policy; true when it wrote to the device. */
+  private runNetwatchScript(source: string, tables: RosTables): boolean {
+    let wrote = false;
+    runScript(
+      source,
+      {
+        globals: this.scriptGlobals,
+        rows: (menu) =>
+          menu === "/tool/netwatch"
+            ? (tables[menu] ?? []).map((r) => {
+                const key = r[".id"];
+                const st = key ? this.netwatchState.get(key) : undefined;
+                return st ? { ...r, status: st.status } : r;
+              })
+            : menu === "/ip/firewall/address-list"
+              ? [...(tables[menu] ?? []), ...this.dynamicRows()]
+              : (tables[menu] ?? []),
+        command: (menu, verb, ids) => {
+          if (verb === "remove") {
+            // Only the dynamic entries the firewall made (the evaluator's); static ones are the device's.
+            for (const id of ids) {
+              const m = DYNAMIC_ID.exec(id);
+              if (!m) throw new ConfigError(`a netwatch script removed ${menu} ${id}: not modelled`);
+              this.dynamicLists.get(m[1])?.delete(Number(m[2]));
+            }
+            return;
+          }
+          if (!this.device)
+            throw new ConfigError(`a netwatch script ran ${menu} ${verb}: give PacketPathOptions.device`);
+          for (const id of ids) this.device.set(menu, id, { disabled: verb === "disable" ? "yes" : "no" });
+          if (ids.length) wrote = true;
+        },
+      },
+      NETWATCH_POLICY,
+    );
+    return wrote;
+  }
+
+  /** The dynamic address-list entries as a script's `find` sees them (ids name list and address). */
+  private dynamicRows(): Array<Record<string, string>> {
+    const now = this.now();
+    const rows: Array<Record<string, string>> = [];
+    for (const [list, entries] of this.dynamicLists)
+      for (const [ip, expiresAt] of entries)
+        if (expiresAt > now)
+          rows.push({
+            ".id": `dynamic|${list}|${ip}`,
+            list,
+            address: intToIp(ip),
+            dynamic: "true",
+            disabled: "false",
+          });
+    return rows;
   }
 
   /** One check-gateway round: every check-gateway route pings each of its gateways. */

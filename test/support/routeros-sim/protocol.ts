@@ -215,7 +215,10 @@ export function parseSentence(words: readonly string[]): ParsedSentence {
     } else if (word.startsWith("?")) {
       out.queries.push(word.slice(1));
     } else if (word.startsWith(".tag=")) {
-      out.tag = word.slice(5);
+      // An empty `.tag=` is no tag: its replies carry none (API manual, "Tags").
+      const tag = word.slice(5);
+      if (tag === "") delete out.tag;
+      else out.tag = tag;
     } else {
       out.stray.push(word);
     }

@@ -5,9 +5,11 @@
  *   ?name=x      (also ?=name=x) push true if its value equals x
  *   ?<name=x     push true if its value is less than x (numbers and .ids compare as numbers)
  *   ?>name=x     push true if greater
- *   ?#ops        stack operations, left to right: `!` negate top, `&` and `|` pop two push one, `.` push a copy
- *                of the top, digits (optionally followed by `.`) push a copy of the value at that index
- *                (0 = bottom)
+ *   ?#ops        stack operations, left to right: `!` negates the top, `&` and `|` pop two and push one, `.`
+ *                pushes a copy of the top; digits are an index counted from the top (0 = top): followed by
+ *                `.` they push a copy of that value, otherwise the stack becomes that value alone (a `.`
+ *                after an index does nothing more)
+ * An operation that needs more values than the stack holds finds it padded with true (below its values).
  * The item matches when every value left on the stack is true (an empty stack matches).
  * A property the menu does not have is simply absent: `?routing-mark=x` on a v7 route matches nothing.
  */
@@ -56,14 +58,29 @@ export function evaluateQuery(
 }
 
 function applyOps(ops: string, stack: boolean[]): void {
-  const pop = (): boolean => stack.pop() ?? false;
+  /** Pads the stack with true until it holds `n` values. */
+  const need = (n: number): void => {
+    while (stack.length < n) stack.unshift(true);
+  };
+  const pop = (): boolean => {
+    need(1);
+    return stack.pop() as boolean;
+  };
   for (let i = 0; i < ops.length; i++) {
     const ch = ops[i];
     if (ch >= "0" && ch <= "9") {
       let j = i;
       while (j < ops.length && ops[j] >= "0" && ops[j] <= "9") j++;
-      stack.push(stack[Number(ops.slice(i, j))] ?? false);
-      i = ops[j] === "." ? j : j - 1;
+      const index = Number(ops.slice(i, j));
+      need(index + 1);
+      const value = stack[stack.length - 1 - index];
+      if (ops[j] === ".") {
+        stack.push(value);
+        i = j;
+      } else {
+        stack.splice(0, stack.length, value);
+        i = j - 1;
+      }
     } else if (ch === "!") {
       stack.push(!pop());
     } else if (ch === "&" || ch === "|") {
@@ -71,7 +88,8 @@ function applyOps(ops: string, stack: boolean[]): void {
       const a = pop();
       stack.push(ch === "&" ? a && b : a || b);
     } else if (ch === ".") {
-      stack.push(stack[stack.length - 1] ?? false);
+      need(1);
+      stack.push(stack[stack.length - 1]);
     }
   }
 }

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { RosEngine, RosTrapError, Trap } from "./engine";
-import { Msg } from "./messages";
+import { Msg, categoryOf } from "./messages";
 import { ProtocolError, SentenceDecoder, codepage, encodeSentence, parseSentence } from "./protocol";
 import { RosVersion, atLeast, parseVersion } from "./version";
 
@@ -109,6 +109,11 @@ export interface RouterOsSim {
   resetStats(): void;
   faults: SimFaults;
   edit: SimEdit;
+  /**
+   * Rows `menu` prints besides its own, made at each print (printed form, `.id` included; read-only, not
+   * in `entries`): e.g. `/ip/firewall/connection` from a data plane. `undefined` removes them.
+   */
+  live(menu: string, rows: (() => Array<Record<string, string>>) | undefined): void;
 }
 
 export const DEFAULT_VERSION = "7.16.2";
@@ -379,7 +384,8 @@ const done = (tag?: string): string[] => sentence("!done", tag, {});
 
 function trapSentence(tag: string | undefined, t: Trap): string[] {
   const attrs: Record<string, string> = {};
-  if (t.category !== undefined) attrs.category = String(t.category);
+  const category = t.category ?? categoryOf(t.message);
+  if (category !== undefined) attrs.category = String(category);
   attrs.message = t.message;
   return sentence("!trap", tag, attrs);
 }
@@ -474,6 +480,7 @@ export async function startRouterOsSim(opts: RosSimOptions = {}): Promise<Router
       );
     },
     entries: (menu) => engine.entries(menu),
+    live: (menu, rows) => engine.setLiveRows(menu, rows),
     stats: () => ({ ...state.stats }),
     resetStats() {
       state.stats = { commands: 0, writes: 0, reads: 0, connections: 0 };

@@ -21,6 +21,8 @@ export interface ValueType {
   readonly kind: string;
   parse(raw: string, prop: string, ctx: ValueContext): Parsed;
   print?(stored: string, ctx: ValueContext): string;
+  /** Enumerations: every value accepted in this version (the conformance test compares them with RouterOS). */
+  values?(ctx: Pick<ValueContext, "version">): readonly string[];
 }
 
 const ok = (value: string): Parsed => ({ value });
@@ -77,25 +79,31 @@ export function int(min: number, max: number): ValueType {
   };
 }
 
-export function oneOf(values: readonly string[] | ((ctx: ValueContext) => readonly string[])): ValueType {
+/** Values that may depend on the version. */
+export type Choices = readonly string[] | ((ctx: Pick<ValueContext, "version">) => readonly string[]);
+const choices = (values: Choices, ctx: Pick<ValueContext, "version">): readonly string[] =>
+  typeof values === "function" ? values(ctx) : values;
+
+export function oneOf(values: Choices): ValueType {
   return {
     kind: "enum",
     parse(raw, prop, ctx) {
-      const allowed = typeof values === "function" ? values(ctx) : values;
-      return allowed.includes(raw) ? ok(raw) : fail(Msg.noMatch(prop));
+      return choices(values, ctx).includes(raw) ? ok(raw) : fail(Msg.noMatch(prop));
     },
+    values: (ctx) => choices(values, ctx),
   };
 }
 
 /** Comma list whose members come from `values`, e.g. connection-state=established,related. */
-export function setOf(values: readonly string[]): ValueType {
+export function setOf(values: Choices): ValueType {
   return {
     kind: "set",
-    parse(raw, prop) {
+    parse(raw, prop, ctx) {
       const parts = raw.split(",");
-      if (parts.some((p) => !values.includes(p))) return fail(Msg.noMatch(prop));
+      if (parts.some((p) => !choices(values, ctx).includes(p))) return fail(Msg.noMatch(prop));
       return ok(parts.join(","));
     },
+    values: (ctx) => choices(values, ctx),
   };
 }
 
@@ -113,6 +121,7 @@ export function negatable(inner: ValueType): ValueType {
       const body = neg ? stored.slice(1) : stored;
       return (neg ? "!" : "") + (inner.print ? inner.print(body, ctx) : body);
     },
+    ...(inner.values ? { values: inner.values } : {}),
   };
 }
 
@@ -187,7 +196,11 @@ export function formatDurationV6(ms: number): string {
   const h = Math.floor((totalSec % 86400) / 3600);
   const m = Math.floor((totalSec % 3600) / 60);
   const s = totalSec % 60;
-  const clock = [h, m, s].map((n) => String(n).padStart(2, "0")).join(":");
+  // Sub-second values (netwatch probe timing) keep their milliseconds: "00:00:00.300".
+  const millis = Math.max(0, Math.round(ms)) % 1000;
+  const clock =
+    [h, m, s].map((n) => String(n).padStart(2, "0")).join(":") +
+    (millis ? `.${String(millis).padStart(3, "0")}` : "");
   return days > 0 ? `${days}d ${clock}` : clock;
 }
 

@@ -63,8 +63,18 @@ export interface RoutingRule {
 
 export interface NetwatchEntry {
   key: string;
+  /** `.id` of the entry (scripts' `find` results are ids), when printed with one. */
+  id?: string;
   host: string;
+  /** Pause after a test ends before the next one starts (ms). */
   interval: number;
+  /** A test without an answer fails after this long (ms). */
+  timeout: number;
+  type: string;
+  srcAddress?: string;
+  upScript?: string;
+  downScript?: string;
+  testScript?: string;
 }
 
 export interface Config {
@@ -328,8 +338,15 @@ export function compileConfig(tables: RosTables, opts: CompileOptions): Config {
       .filter((e) => enabled(e) && e.host)
       .map((e, i) => ({
         key: e[".id"] ?? `netwatch#${i}`,
+        ...(e[".id"] ? { id: e[".id"] } : {}),
         host: e.host,
         interval: e.interval ? parseDuration(e.interval) : 10_000,
+        timeout: e.timeout ? parseDuration(e.timeout) : major === 7 ? 3000 : 1000,
+        type: e.type ?? "simple",
+        ...(e["src-address"] ? { srcAddress: e["src-address"] } : {}),
+        ...(e["up-script"] ? { upScript: e["up-script"] } : {}),
+        ...(e["down-script"] ? { downScript: e["down-script"] } : {}),
+        ...(e["test-script"] ? { testScript: e["test-script"] } : {}),
       })),
   };
 }

@@ -143,4 +143,12 @@ export interface PacketPathOptions {
   refreshAddressListTimeout?: boolean;
   /** Matchers the model does not implement: throw (default) or treat as matching. */
   unsupportedMatchers?: "throw" | "ignore";
+  /**
+   * The device the tables come from, for what the router itself writes: netwatch scripts' `enable` /
+   * `disable` (attributes in input form), and netwatch status. Without it a script that writes fails.
+   */
+  device?: {
+    set(menu: string, id: string, attrs: Record<string, string>): void;
+    netwatchStatus?(id: string, status: "up" | "down" | "unknown"): void;
+  };
 }
