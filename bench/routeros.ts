@@ -29,7 +29,7 @@
 import * as provider from "../provider/index";
 import type { Op, PrintedEntry } from "../provider/routeros/reconcile";
 import { comparable, comparableDesired, ownedEntries, reconcile } from "../provider/routeros/reconcile";
-import { readDevice } from "../provider/routeros/backend";
+import { claimOnDevice, readDevice, withClaim } from "../provider/routeros/backend";
 import { menusFor } from "../provider/routeros/menus";
 import type { DesiredState } from "../provider/routeros/render";
 import { ownershipPrefix, renderRouterOs } from "../provider/routeros/render";
@@ -87,10 +87,13 @@ async function checked(spec: SpecInput): Promise<Props> {
   return r.inputs;
 }
 
-function desiredOf(spec: SpecInput): DesiredState {
+/** What the spec renders to, with the claim the router holds for the owner (as the provider writes it). */
+function desiredOf(spec: SpecInput, sim: RouterOsSim): DesiredState {
   const r = parseSpec(spec);
   if (!r.ok) throw new Error(JSON.stringify(r.failures));
-  return renderRouterOs(buildPlan(r.spec), 7);
+  const desired = renderRouterOs(buildPlan(r.spec), 7);
+  const claim = claimOnDevice(OWNER, { "/interface/list": sim.entries("/interface/list") as PrintedEntry[] });
+  return claim ? withClaim(desired, claim) : desired;
 }
 
 const deviceOf = (sim: RouterOsSim) => ({
@@ -171,7 +174,7 @@ async function prepare(scenario: Scenario): Promise<Start> {
     olds = created.outs as Props;
   }
   const actual = await withSession(sim, (session) => readDevice(session, 7));
-  const plan = reconcile({ owner: OWNER, version: 7, desired: desiredOf(scenario.spec(sim)), actual });
+  const plan = reconcile({ owner: OWNER, version: 7, desired: desiredOf(scenario.spec(sim), sim), actual });
   return { sim, id, olds, plan: plan.batches };
 }
 
@@ -213,7 +216,8 @@ async function timedRun(scenario: Scenario, client: Client): Promise<Run> {
       commands: stats.commands,
       writes: stats.writes,
       lowerBound: lowerBound(start.plan),
-      converged: JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim)), 7)),
+      converged:
+        JSON.stringify(lines) === JSON.stringify(desiredLines(desiredOf(scenario.spec(sim), sim), 7)),
     };
   } finally {
     await sim.close();
@@ -228,11 +232,14 @@ const providerClient: Client = async (scenario, { sim, id, olds }) => {
 
 /** Baseline: one entry at a time, every request awaited (see the header). */
 const baselineClient: Client = async (scenario, { sim }) => {
-  const desired = desiredOf(scenario.spec(sim));
+  const desired = desiredOf(scenario.spec(sim), sim);
   // What the per-resource tool's state knows: the entries it created before (by comment, standing in for ids).
-  const known = new Set(
+  // Its comments as created (the LAN list's also carries the resource's claim).
+  const known = new Map(
     menusFor(7).flatMap((m) =>
-      [...ownedEntries(OWNER, sim.entries(m.path) as PrintedEntry[]).keys()].map((k) => `${m.path} ${k}`),
+      [...ownedEntries(OWNER, sim.entries(m.path) as PrintedEntry[])].map(
+        ([k, [e]]) => [`${m.path} ${k}`, e.comment ?? ""] as const,
+      ),
     ),
   );
   return () =>
@@ -243,7 +250,8 @@ const baselineClient: Client = async (scenario, { sim }) => {
       for (const m of menusFor(7))
         for (const d of desired[m.path] ?? [])
           if (known.has(`${m.path} ${d.key}`)) {
-            const [e] = await session.command([`${m.path}/print`, `?comment=${prefix}${d.key}`]);
+            const comment = known.get(`${m.path} ${d.key}`) as string;
+            const [e] = await session.command([`${m.path}/print`, `?comment=${comment}`]);
             if (e) found.set(`${m.path} ${d.key}`, e);
           }
       const phases = [...menusFor(7)].sort((a, b) => a.phase - b.phase);
