@@ -22,9 +22,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as os from "node:os";
 import { LinuxApplyError } from "../provider/linux/apply";
-import type { Lab } from "../test/support/linux-lab";
-import { createLab } from "../test/support/linux-lab";
-import { run } from "../test/support/linux-lab/proc";
+import type { Lab } from "../labs/linux-lab";
+import { createLab } from "../labs/linux-lab";
+import { run } from "../labs/linux-lab/proc";
 import type { Section } from "./lib";
 import { median, progress, round, sleep } from "./lib";
 import { backendFor, ensureBenchTools, labSpec, removeOwnerFiles, silentLog } from "./lab";

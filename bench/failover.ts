@@ -12,9 +12,9 @@
 import type { SpecInput } from "../provider/spec/schema";
 import { seedNthSticky } from "../test/fixtures/specs";
 import { packetPathOn, seedRouter, targetOf, up } from "../test/routeros/support";
-import type { Lab } from "../test/support/linux-lab";
-import { createLab } from "../test/support/linux-lab";
-import { ProbeWorld } from "../test/support/routeros-sim/packet-path";
+import type { Lab } from "../labs/linux-lab";
+import { createLab } from "../labs/linux-lab";
+import { ProbeWorld } from "../labs/routeros-sim/packet-path";
 import type { Section } from "./lib";
 import { median, progress, round, sleep } from "./lib";
 import { backendFor, labSpec, removeOwnerFiles, silentLog } from "./lab";

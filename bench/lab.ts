@@ -10,8 +10,8 @@ import { linuxBackend } from "../provider/linux/backend";
 import { buildPlan } from "../provider/plan/plan";
 import type { Spec, SpecInput } from "../provider/spec/schema";
 import { parseSpec } from "../provider/spec/schema";
-import type { Lab } from "../test/support/linux-lab";
-import { childEnv, findTool } from "../test/support/linux-lab/proc";
+import type { Lab } from "../labs/linux-lab";
+import { childEnv, findTool } from "../labs/linux-lab/proc";
 import { progress } from "./lib";
 
 export const silentLog = (m: string) => void m;

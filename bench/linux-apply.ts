@@ -3,7 +3,7 @@
  * a clean gateway), no-op, one weight change. The backend reports its SSH commands (each one sequential
  * round trips: channel open, exec, stdin, exit status) and its wall time, connection included.
  */
-import { createLab } from "../test/support/linux-lab";
+import { createLab } from "../labs/linux-lab";
 import { exampleArgs } from "../test/linux/support";
 import type { Section } from "./lib";
 import { median, progress, round } from "./lib";

@@ -38,7 +38,7 @@ import { RosSession } from "../provider/routeros/session";
 import { buildPlan } from "../provider/plan/plan";
 import type { SpecInput } from "../provider/spec/schema";
 import { parseSpec } from "../provider/spec/schema";
-import type { LogEntry, RouterOsSim } from "../test/support/routeros-sim";
+import type { LogEntry, RouterOsSim } from "../labs/routeros-sim";
 import { seedNthSticky, thirdLink } from "../test/fixtures/specs";
 import { seedRouter, targetOf } from "../test/routeros/support";
 import type { Section } from "./lib";

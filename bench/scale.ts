@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { RouterOsSim } from "../test/support/routeros-sim";
+import type { RouterOsSim } from "../labs/routeros-sim";
 import { seedRouter } from "../test/routeros/support";
 import { menusOf } from "../test/routeros/support";
 import { Engine, REPO } from "../test/engine/support";

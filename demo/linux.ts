@@ -1,5 +1,5 @@
 /**
- * Linux variant (root): a real gateway in network namespaces (test/support/linux-lab: a LAN with 8
+ * Linux variant (root): a real gateway in network namespaces (labs/linux-lab: a LAN with 8
  * clients, the gateway with sshd, two ISPs that do not NAT, an "internet" with a server), `pulumi up` of
  * examples/linux-weighted-failover against the gateway over SSH, then real TCP connections from the LAN
  * clients; the server sees the uplink address, which tells the uplink that carried each connection.
@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { LIB_DIR, RUN_DIR } from "../provider/linux/ids";
-import { createLab, ensureLabDeps, type Lab } from "../test/support/linux-lab";
+import { createLab, ensureLabDeps, type Lab } from "../labs/linux-lab";
 import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";
 import { trafficVerdicts } from "./report";

@@ -6,9 +6,9 @@
  */
 import * as path from "node:path";
 import { menusOf, packetPathOn, seedRouter } from "../test/routeros/support";
-import type { RouterOsSim } from "../test/support/routeros-sim";
-import { showDataPlane } from "../test/support/routeros-sim/data-plane";
-import { ProbeWorld } from "../test/support/routeros-sim/packet-path";
+import type { RouterOsSim } from "../labs/routeros-sim";
+import { showDataPlane } from "../labs/routeros-sim/data-plane";
+import { ProbeWorld } from "../labs/routeros-sim/packet-path";
 import type { DemoContext, Verdict, VariantResult } from "./context";
 import { REPO } from "./pulumi";
 import { trafficVerdicts } from "./report";

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import * as path from "node:path";
-import type { Lab } from "../test/support/linux-lab";
+import type { Lab } from "../labs/linux-lab";
 import { REPO, type Stack } from "./pulumi";
 import { dim, note, step, subOutput } from "./ui";
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the Linux gateway lab (test/support/linux-lab) and the benchmarks on it
+# Installs the Debian packages the Linux gateway lab (labs/linux-lab) and the benchmarks on it
 # (bench/: iperf3 for traffic, taskset to pin it) need, only when missing.
 # Idempotent: a second run with everything present installs nothing and does not touch apt.
 #

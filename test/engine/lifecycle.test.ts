@@ -17,9 +17,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { isRoot } from "../skip";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { selfSignedCert } from "../../labs/routeros-sim/self-signed";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import { menusOf, seedRouter, writesSince } from "../routeros/support";
 import { Stream, exampleConfig, hostsName, streamRetransmissions } from "../linux/support";
 import {

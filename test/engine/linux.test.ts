@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isRoot } from "../skip";
-import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../../labs/linux-lab";
 import { exampleConfig } from "../linux/support";
 import {
   COMMAND_TIMEOUT_MS,

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
 import { foreignEntries, menusOf, seedRouter, writesSince } from "../routeros/support";
 import {
   COMMAND_TIMEOUT_MS,

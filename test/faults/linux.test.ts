@@ -28,7 +28,7 @@ import { LinuxApplyError } from "../../provider/linux/apply";
 import type { LinuxBackend } from "../../provider/linux/backend";
 import { LinuxSession, type SessionHooks } from "../../provider/linux/session";
 import type { Spec } from "../../provider/spec/schema";
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import {
   Stream,
   killAll,

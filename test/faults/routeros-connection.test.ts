@@ -10,9 +10,9 @@
 import * as net from "node:net";
 import * as provider from "../../provider/index";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { startRouterOsSim } from "../../labs/routeros-sim";
+import { selfSignedCert } from "../../labs/routeros-sim/self-signed";
 import {
   checked,
   foreignEntries,

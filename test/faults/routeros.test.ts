@@ -16,7 +16,7 @@
 import * as provider from "../../provider/index";
 import { ApplyError } from "../../provider/routeros/backend";
 import { seedNthSticky, thirdLink } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
 import { checked, foreignEntries, menusOf, owned, seedRouter, targetOf } from "../routeros/support";
 
 jest.setTimeout(120_000);

@@ -11,8 +11,8 @@
 import * as net from "node:net";
 import fc from "fast-check";
 import * as provider from "../../provider/index";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { startRouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { startRouterOsSim } from "../../labs/routeros-sim";
 import type { Path } from "./arbitraries";
 import { allPaths, deleteAt, formatPath, getAt, namesRealPath, setAt, validSpecArb } from "./arbitraries";
 

@@ -27,11 +27,11 @@ import {
 import { commandLine } from "../../provider/linux/session";
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedNthSticky } from "../fixtures/specs";
-import type { LogEntry, RouterOsSim } from "../support/routeros-sim";
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import type { LogEntry, RouterOsSim } from "../../labs/routeros-sim";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import { FOREIGN, seedRouter, targetOf } from "../routeros/support";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
+import { startRouterOsSim } from "../../labs/routeros-sim";
+import { selfSignedCert } from "../../labs/routeros-sim/self-signed";
 import type { Path } from "./arbitraries";
 import { formatPath, getAt, hostileString, setAt, stringPaths } from "./arbitraries";
 

@@ -4,9 +4,9 @@
  */
 import * as fs from "node:fs";
 import { Client, type ConnectConfig } from "ssh2";
-import { createLab, ensureLabDeps, labSupported, sweepStaleLabs, type Lab } from "../support/linux-lab";
-import { markerPath } from "../support/linux-lab/cleanup";
-import { processAlive, run } from "../support/linux-lab/proc";
+import { createLab, ensureLabDeps, labSupported, sweepStaleLabs, type Lab } from "../../labs/linux-lab";
+import { markerPath } from "../../labs/linux-lab/cleanup";
+import { processAlive, run } from "../../labs/linux-lab/proc";
 import { rootSuite } from "../skip";
 
 const describeRoot = rootSuite("Linux lab tests (namespaces, veths and nftables rules)");

@@ -11,7 +11,7 @@ import {
   planLab,
   rootLinkBatch,
   sysctlsFor,
-} from "../support/linux-lab/topology";
+} from "../../labs/linux-lab/topology";
 
 const base = { id: "a1b2c3", uplinks: 2, clients: 3, mgmtBlock: { a: 7, b: 5 }, serverPort: 80, sshPort: 22 };
 

@@ -1,5 +1,5 @@
 /**
- * The Linux backend against a real kernel: the namespace lab (test/support/linux-lab), reached over a real
+ * The Linux backend against a real kernel: the namespace lab (labs/linux-lab), reached over a real
  * sshd, with real traffic. Runs as root (CI does); anywhere else it is skipped with a loud banner.
  * One lab for the whole file (tests run in order and build on each other), destroyed in afterAll.
  */
@@ -9,7 +9,7 @@ import { proberUnit } from "../../provider/linux/remote";
 import { renderLinuxScript } from "../../provider/linux/script";
 import { buildPlan } from "../../provider/plan/plan";
 import type { Spec } from "../../provider/spec/schema";
-import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type GatewaySnapshot, type Lab } from "../../labs/linux-lab";
 import {
   exampleArgs,
   labBackend as backend,

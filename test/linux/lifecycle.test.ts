@@ -6,7 +6,7 @@
  * gateway before any write. Runs as root (CI does); anywhere else it is skipped with a loud banner.
  */
 import * as provider from "../../provider/index";
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import {
   Stream,
   exampleArgs,

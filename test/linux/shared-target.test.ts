@@ -4,7 +4,7 @@
  * carries the link's mark), so when one ISP's upstream fails only that link goes down and only its new
  * connections move. Root only (network namespaces); skipped with a banner elsewhere.
  */
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import { exampleArgs, labBackend, labSpec, proberState, rootSuite, waitFor } from "./support";
 
 const suite = rootSuite("Linux shared probe target lab test");

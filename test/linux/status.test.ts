@@ -15,7 +15,7 @@ import { readLinuxStatus } from "../../provider/linux/status";
 import { linuxTarget } from "../../provider/linux/backend";
 import { buildPlan } from "../../provider/plan/plan";
 import type { Spec } from "../../provider/spec/schema";
-import { createLab, ensureLabDeps, type Lab } from "../support/linux-lab";
+import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import { exampleArgs, labBackend, labSpec, labTarget, rootSuite, tcpConnection, tcpServer } from "./support";
 
 const suite = rootSuite("Linux link status lab tests");

@@ -10,7 +10,7 @@ import { linuxBackend, type LinuxBackend } from "../../provider/linux/backend";
 import type { SessionHooks } from "../../provider/linux/session";
 import { buildPlan } from "../../provider/plan/plan";
 import { parseSpec, type Spec, type SpecInput } from "../../provider/spec/schema";
-import type { Lab } from "../support/linux-lab";
+import type { Lab } from "../../labs/linux-lab";
 
 export { rootSuite } from "../skip";
 

@@ -4,7 +4,7 @@
  * (provider/routeros/render.ts, `sticky:refresh:<link>`) relies on it. `refreshAddressListTimeout: false`
  * models a router that would not, to show what depends on it.
  */
-import { PacketPath, ProbeWorld, type RosTables } from "../support/routeros-sim/packet-path";
+import { PacketPath, ProbeWorld, type RosTables } from "../../labs/routeros-sim/packet-path";
 
 const tables: RosTables = {
   "/ip/address": [

@@ -1,5 +1,5 @@
-import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
-import { NodeRouterosClient, connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
+import { RawRosClient, RouterOsSim, startRouterOsSim } from "../../labs/routeros-sim";
+import { NodeRouterosClient, connectNodeRouteros } from "../../labs/routeros-sim/node-routeros-client";
 
 let sim: RouterOsSim;
 let client: NodeRouterosClient;

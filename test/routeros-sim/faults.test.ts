@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
-import { NodeRouterosClient, connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
+import { RawRosClient, RouterOsSim, startRouterOsSim } from "../../labs/routeros-sim";
+import { NodeRouterosClient, connectNodeRouteros } from "../../labs/routeros-sim/node-routeros-client";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** "pending" when `p` has not settled within `ms`. */

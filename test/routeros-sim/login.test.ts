@@ -1,5 +1,5 @@
-import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
-import { connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
+import { RawRosClient, RouterOsSim, startRouterOsSim } from "../../labs/routeros-sim";
+import { connectNodeRouteros } from "../../labs/routeros-sim/node-routeros-client";
 
 const sims: RouterOsSim[] = [];
 async function sim(opts: Parameters<typeof startRouterOsSim>[0] = {}): Promise<RouterOsSim> {

@@ -7,8 +7,8 @@ import { buildPlan } from "../../provider/plan/plan";
 import { netwatchEntries, testScript } from "../../provider/routeros/netwatch";
 import { parseSpec } from "../../provider/spec/schema";
 import { seedNthSticky } from "../fixtures/specs";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { NETWATCH_POLICY, runScript, type ScriptHost } from "../support/routeros-sim/packet-path/script";
+import { startRouterOsSim } from "../../labs/routeros-sim";
+import { NETWATCH_POLICY, runScript, type ScriptHost } from "../../labs/routeros-sim/packet-path/script";
 
 const parsed = parseSpec(seedNthSticky());
 if (!parsed.ok) throw new Error("fixture");

@@ -11,7 +11,7 @@ import {
   ProbeWorld,
   type Flow,
   type RosTables,
-} from "../support/routeros-sim/packet-path";
+} from "../../labs/routeros-sim/packet-path";
 
 type Entry = Record<string, string>;
 

@@ -9,8 +9,8 @@ import {
   encodeSentence,
   encodeWord,
   startRouterOsSim,
-} from "../support/routeros-sim";
-import { connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
+} from "../../labs/routeros-sim";
+import { connectNodeRouteros } from "../../labs/routeros-sim/node-routeros-client";
 
 describe("length prefix", () => {
   // Boundaries of each form: the largest value of one form and the smallest of the next.

@@ -3,7 +3,7 @@
  * found with independent clients: `?#` stack operations (index from the top, with and without `.`, padding
  * with true), `!trap` categories and an empty `.tag=`. Raw wire-level client, no node-routeros in between.
  */
-import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
+import { RawRosClient, RouterOsSim, startRouterOsSim } from "../../labs/routeros-sim";
 
 let sim: RouterOsSim;
 let raw: RawRosClient;

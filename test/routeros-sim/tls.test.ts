@@ -1,6 +1,6 @@
-import { RawRosClient, RouterOsSim, startRouterOsSim } from "../support/routeros-sim";
-import { connectNodeRouteros } from "../support/routeros-sim/node-routeros-client";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
+import { RawRosClient, RouterOsSim, startRouterOsSim } from "../../labs/routeros-sim";
+import { connectNodeRouteros } from "../../labs/routeros-sim/node-routeros-client";
+import { selfSignedCert } from "../../labs/routeros-sim/self-signed";
 
 describe("TLS (api-ssl)", () => {
   let sim: RouterOsSim;

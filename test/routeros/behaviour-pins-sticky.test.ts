@@ -7,8 +7,8 @@ import { buildPlan } from "../../provider/plan/plan";
 import { renderRouterOs } from "../../provider/routeros/render";
 import { parseSpec, type SpecInput } from "../../provider/spec/schema";
 import { seedNthSticky, thirdLink } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { type Flow, type PacketPath, ProbeWorld } from "../support/routeros-sim/packet-path";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { type Flow, type PacketPath, ProbeWorld } from "../../labs/routeros-sim/packet-path";
 import { packetPathOn, seedRouter, targetOf, up } from "./support";
 
 const SERVER = "203.0.113.80";

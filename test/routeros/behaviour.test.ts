@@ -4,8 +4,8 @@
  */
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedEcmp, seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { ProbeWorld } from "../support/routeros-sim/packet-path";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { ProbeWorld } from "../../labs/routeros-sim/packet-path";
 import { FOREIGN, packetPathOn, seedRouter, targetOf, up } from "./support";
 
 const SERVER = "203.0.113.80";

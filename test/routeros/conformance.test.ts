@@ -14,9 +14,9 @@ import type { Op, PrintedEntry } from "../../provider/routeros/reconcile";
 import { reconcile } from "../../provider/routeros/reconcile";
 import type { DesiredState } from "../../provider/routeros/render";
 import { renderRouterOs } from "../../provider/routeros/render";
-import { MENUS as SIM_MENUS } from "../support/routeros-sim/menus";
-import type { MenuSpec as SimMenu } from "../support/routeros-sim/menus";
-import { inWindow, parseVersion } from "../support/routeros-sim/version";
+import { MENUS as SIM_MENUS } from "../../labs/routeros-sim/menus";
+import type { MenuSpec as SimMenu } from "../../labs/routeros-sim/menus";
+import { inWindow, parseVersion } from "../../labs/routeros-sim/version";
 import { seedEcmp, seedNthSticky, thirdLink } from "../fixtures/specs";
 import { RouterOsFacts, loadOracle, loadV6Notes } from "./oracle";
 

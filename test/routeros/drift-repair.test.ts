@@ -7,7 +7,7 @@
  */
 import * as provider from "../../provider/index";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
 import { menusOf, owned, seedRouter, targetOf, up, writesSince } from "./support";
 
 type Props = Record<string, unknown>;

@@ -8,8 +8,8 @@
  */
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { ProbeWorld, type PacketPath } from "../support/routeros-sim/packet-path";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { ProbeWorld, type PacketPath } from "../../labs/routeros-sim/packet-path";
 import { read } from "../../provider/index";
 import { packetPathOn, seedRouter, targetOf, up, upAgain, writesSince } from "./support";
 

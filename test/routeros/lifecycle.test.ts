@@ -10,8 +10,8 @@ import { renderRouterOs } from "../../provider/routeros/render";
 import { buildPlan } from "../../provider/plan/plan";
 import { parseSpec, type SpecInput } from "../../provider/spec/schema";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { selfSignedCert } from "../support/routeros-sim/self-signed";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { selfSignedCert } from "../../labs/routeros-sim/self-signed";
 import { HOLDER, checked, menusOf, owned, seedRouter, targetOf, up, writesSince } from "./support";
 
 type Props = Record<string, unknown>;

@@ -6,7 +6,7 @@ import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedEcmp, seedNthSticky, thirdLink } from "../fixtures/specs";
 import { menusFor } from "../../provider/routeros/menus";
-import type { LogEntry, RouterOsSim } from "../support/routeros-sim";
+import type { LogEntry, RouterOsSim } from "../../labs/routeros-sim";
 import {
   FOREIGN,
   foreignEntries,

@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
 import { owned, seedRouter, targetOf } from "./support";
 
 const root = join(__dirname, "..", "..");

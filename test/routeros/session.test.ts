@@ -10,9 +10,9 @@ import { buildPlan } from "../../provider/plan/plan";
 import { renderRouterOs } from "../../provider/routeros/render";
 import { parseSpec } from "../../provider/spec/schema";
 import { RosConnectionError, RosSession, RosTrapError, defaultPort } from "../../provider/routeros/session";
-import type { RouterOsSim } from "../support/routeros-sim";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { caSignedCert, selfSignedCert } from "../support/routeros-sim/self-signed";
+import type { RouterOsSim } from "../../labs/routeros-sim";
+import { startRouterOsSim } from "../../labs/routeros-sim";
+import { caSignedCert, selfSignedCert } from "../../labs/routeros-sim/self-signed";
 import { seedNthSticky } from "../fixtures/specs";
 import { foreignEntries, menusOf, owned, seedRouter } from "./support";
 

@@ -4,9 +4,9 @@
  */
 import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
-import type { RosSimOptions, RouterOsSim } from "../support/routeros-sim";
-import { startRouterOsSim } from "../support/routeros-sim";
-import { PacketPath, type ProbeWorld } from "../support/routeros-sim/packet-path";
+import type { RosSimOptions, RouterOsSim } from "../../labs/routeros-sim";
+import { startRouterOsSim } from "../../labs/routeros-sim";
+import { PacketPath, type ProbeWorld } from "../../labs/routeros-sim/packet-path";
 
 export const FOREIGN = {
   mangle: {

@@ -13,7 +13,7 @@ import { main } from "../../cli/lbgw";
 import { gatewaysInExport, unwrapSecrets } from "../../cli/status";
 import type { GatewayStatus } from "../../provider/common/status";
 import { seedNthSticky } from "../fixtures/specs";
-import type { RouterOsSim } from "../support/routeros-sim";
+import type { RouterOsSim } from "../../labs/routeros-sim";
 import { seedRouter, targetOf, up } from "../routeros/support";
 
 const PASSWORD = "s3cret-Zq9!";

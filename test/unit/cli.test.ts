@@ -10,7 +10,7 @@ import { stringify } from "yaml";
 import { main } from "../../cli/lbgw";
 import * as provider from "../../provider/index";
 import { seedNthSticky } from "../fixtures/specs";
-import { RawRosClient } from "../support/routeros-sim";
+import { RawRosClient } from "../../labs/routeros-sim";
 import { seedRouter, targetOf } from "../routeros/support";
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -31,7 +31,7 @@ export function agentScriptPath(): string {
   const beside = path.join(__dirname, "agent.js");
   if (fs.existsSync(beside)) return beside;
   for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "test", "support", "linux-lab", "agent.js");
+    const candidate = path.join(dir, "labs", "linux-lab", "agent.js");
     if (fs.existsSync(candidate)) return candidate;
   }
   throw new Error(`linux-lab: agent.js not found from ${__dirname}`);
