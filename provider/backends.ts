@@ -40,18 +40,23 @@ export function deviceOf(target: unknown): string | undefined {
   return l.success ? `linux://${l.data.host}:${l.data.port}` : undefined;
 }
 
+/** The RouterOS device a spec's `target.routeros` names, as the backend and the status reader take it. */
+export function routerOsDevice(t: NonNullable<Spec["target"]["routeros"]>): RouterOsDevice {
+  return {
+    host: t.host,
+    port: t.port,
+    username: t.username,
+    password: t.password,
+    tls: t.tls,
+    timeoutMs: parseDuration(t.timeout) as number,
+    version: t.version,
+  };
+}
+
 export async function backendFor(spec: Spec, plan: Plan): Promise<Backend> {
   if (spec.target.routeros) {
     const t = spec.target.routeros;
-    const device: RouterOsDevice = {
-      host: t.host,
-      port: t.port,
-      username: t.username,
-      password: t.password,
-      tls: t.tls,
-      timeoutMs: parseDuration(t.timeout) as number,
-      version: t.version,
-    };
+    const device = routerOsDevice(t);
     const ros = await import("./routeros/backend");
     const { renderRouterOs } = await import("./routeros/render");
     return {

@@ -5,24 +5,13 @@
 import type { GatewayStatus } from "./common/status";
 import type { Plan } from "./plan/plan";
 import type { Spec } from "./spec/schema";
-import { parseDuration } from "./spec/values";
 
 export async function readStatus(spec: Spec, plan: Plan): Promise<GatewayStatus> {
   const ros = spec.target.routeros;
   if (ros) {
     const { readRouterOsStatus } = await import("./routeros/status");
-    return readRouterOsStatus(
-      {
-        host: ros.host,
-        port: ros.port,
-        username: ros.username,
-        password: ros.password,
-        tls: ros.tls,
-        timeoutMs: parseDuration(ros.timeout) as number,
-        version: ros.version,
-      },
-      plan,
-    );
+    const { routerOsDevice } = await import("./backends");
+    return readRouterOsStatus(routerOsDevice(ros), plan);
   }
   const { linuxTarget } = await import("./linux/backend");
   const { readLinuxStatus } = await import("./linux/status");
