@@ -625,6 +625,40 @@ const interfaceList: MenuSpec = {
   unique: [{ keys: ["name"], message: Msg.duplicate }],
 };
 
+/**
+ * Scripts: the provider keeps its spec record here (one comment line). A script made without `policy` gets
+ * every policy; `policy` is a comma-separated subset of these (RouterOS 6 and 7 manuals, "Scripting").
+ */
+const SCRIPT_POLICIES = [
+  "ftp",
+  "reboot",
+  "read",
+  "write",
+  "policy",
+  "test",
+  "password",
+  "sniff",
+  "sensitive",
+  "romon",
+];
+const systemScript: MenuSpec = {
+  path: "/system/script",
+  // No `disabled`, so no enable/disable; `run` is not simulated (nothing here runs scripts).
+  kind: "list",
+  commands: BASIC,
+  props: {
+    name: { type: name, required: true },
+    source: { type: text, default: "" },
+    policy: { type: setOf(SCRIPT_POLICIES), default: SCRIPT_POLICIES.join(",") },
+    "dont-require-permissions": { type: bool, default: FALSE },
+    comment: { type: text },
+    owner: { type: text, readOnly: true, default: "admin" },
+    "run-count": { type: text, readOnly: true, default: "0" },
+    invalid: { type: bool, readOnly: true, default: FALSE },
+  },
+  unique: [{ keys: ["name"], message: Msg.duplicate }],
+};
+
 /** Members of interface lists: what `in-interface-list` matches. */
 const interfaceListMember: MenuSpec = {
   path: "/interface/list/member",
@@ -685,6 +719,7 @@ export const MENUS: readonly MenuSpec[] = [
   interfaceListMember,
   systemIdentity,
   systemResource,
+  systemScript,
   routingTable,
   ipAddress,
   route,

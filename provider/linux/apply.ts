@@ -65,6 +65,8 @@ export interface DeviceState {
   facts: DeviceFacts;
   /** The owner's claim file as read ("" when there is none). */
   claimText: string;
+  /** The spec record line of the prober's config (common/record.ts), "" when there is none. */
+  recordText: string;
   sysctls: Map<string, string>;
   /** Sysctls whose previous value the resource recorded, with that value (owned until restored). */
   saved: Map<string, string>;
@@ -92,7 +94,10 @@ export class LinuxApplyError extends Error {
 const NFT = ["nft", "-f", "-"];
 const IP_BATCH = ["ip", "-4", "-batch", "-"];
 
-export async function readDevice(session: LinuxSession, d: LinuxDesired): Promise<DeviceState> {
+export async function readDevice(
+  session: LinuxSession,
+  d: Pick<LinuxDesired, "owner" | "sysctls">,
+): Promise<DeviceState> {
   const out = await session.check("reading the gateway's state", script(READ_SCRIPT), {
     input: frame({ owner: d.owner, sysctl: d.sysctls.map((s) => s.path).join("\n") + "\n" }),
   });
@@ -136,6 +141,7 @@ export async function readDevice(session: LinuxSession, d: LinuxDesired): Promis
     addrs,
     facts: { interfaces, routerTrafficOwners: [] },
     claimText: (s.get("claim") ?? "").trim(),
+    recordText: (s.get("record") ?? "").trim(),
     sysctls,
     saved: new Map(
       (s.get("saved") ?? "")
@@ -479,6 +485,18 @@ export async function readLinux(
   hooks: SessionHooks = {},
 ): Promise<string[]> {
   return withSession(target, hooks, log, async (session) => actualLines(d, await readDevice(session, d)));
+}
+
+/** For `pulumi import` (plugin/import.ts): the owner's spec record and claim, as the gateway holds them. */
+export async function readLinuxRecord(
+  target: LinuxTarget,
+  owner: string,
+  log: Logger = silent,
+): Promise<{ record: string; claim: Claim | undefined }> {
+  return withSession(target, {}, log, async (session) => {
+    const state = await readDevice(session, { owner, sysctls: [] });
+    return { record: state.recordText, claim: claimIn(state.claimText) };
+  });
 }
 
 /** Removes the prober, the table, owned rules and routes, restores sysctls and deletes the files. */

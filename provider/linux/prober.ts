@@ -43,6 +43,8 @@ export function renderProber(plan: Plan): ProberFiles {
   const tick = plan.links.reduce((m, l) => Math.min(m, l.check.intervalMs), Infinity);
   const lines = [
     `# lbgw prober config for owner ${plan.owner} (generated from the spec; do not edit)`,
+    // The spec record (common/record.ts), for `pulumi import`; a comment to the prober.
+    plan.record,
     `OWNER=${plan.owner}`,
     `TABLE=${tableName(plan.owner)}`,
     `LINKS="${plan.links.map((l) => l.index).join(" ")}"`,

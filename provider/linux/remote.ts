@@ -248,6 +248,8 @@ sec links
 ip -j link show
 sec claim
 cat "$lib/claim" 2>/dev/null || true
+sec record
+grep '^# lbgw-spec-v1 ' "$lib/prober.conf" 2>/dev/null || true
 sec sysctl
 # The wanted ones, and those recorded earlier (a removed uplink's, still to be restored).
 { cat "$in/sysctl"; awk '{ print $1 }' "$lib/sysctl.saved" 2>/dev/null || true; } | sort -u |

@@ -14,6 +14,7 @@
 import type { LinkSpec, Spec } from "../spec/schema";
 import { reduceWeights } from "../spec/schema";
 import { parseDuration } from "../spec/values";
+import { specRecord } from "../common/record";
 
 export interface PlanLink {
   name: string;
@@ -56,6 +57,8 @@ export interface Plan {
   direct: string[];
   /** Prefix shared by every name this resource writes to a device. */
   prefix: string;
+  /** The spec record (common/record.ts): the arguments, kept on the device for `pulumi import`. */
+  record: string;
 }
 
 /** Prefix of every device object this resource owns: "lbgw-<owner>". */
@@ -86,6 +89,7 @@ export function buildPlan(spec: Spec): Plan {
     bypass: [...spec.bypass],
     direct: unique([...spec.lan.networks, ...spec.bypass, ...spec.links.map((l) => `${l.gateway}/32`)]),
     prefix,
+    record: specRecord(spec),
   };
 }
 

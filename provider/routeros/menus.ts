@@ -64,6 +64,16 @@ const unsets = (...props: string[]): Record<string, ClearWith> =>
 
 export const MENUS: MenuSpec[] = [
   {
+    // The spec record (common/record.ts). Outside the routeros-inspect crawls, which cover the menus of the
+    // data path only: name, source, policy and comment are the script menu's since RouterOS 3 (v6 and v7).
+    path: "/system/script",
+    scriptPath: "/system script",
+    versions: [6, 7],
+    phase: 0,
+    props: { comment: "text", name: "text", source: "text", policy: "text" },
+    unsetLooksLike: {},
+  },
+  {
     path: "/interface/list",
     scriptPath: "/interface list",
     versions: [6, 7],

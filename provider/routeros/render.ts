@@ -83,6 +83,9 @@ export function renderRouterOs(plan: Plan, version: RosVersion): DesiredState {
       attrs: { ...attrs, comment: `${ownershipPrefix(plan.owner)}${key}` },
     });
 
+  // The spec record, for `pulumi import` (common/record.ts): a script that is one comment line. It grants
+  // only `read` (a new script would get every policy), and nothing ever runs it.
+  add("/system/script", "spec", { name: `${P}-spec`, source: plan.record, policy: "read" });
   // Interface list for the LAN side: every rule matches it, whatever the number of LAN interfaces.
   add("/interface/list", "lan", { name: names.lanList });
   for (const i of plan.lan.interfaces)

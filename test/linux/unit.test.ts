@@ -325,6 +325,7 @@ describe("read-back and reconcile", () => {
     addrs,
     facts: { interfaces: new Map(), routerTrafficOwners: [] },
     claimText: "",
+    recordText: "",
     sysctls: new Map(d.sysctls.map((s) => [s.path, s.value])),
     saved: new Map(d.sysctls.map((s) => [s.path, "0"])),
     prober: { hash: proberFilesHash(d), running: true, maps: [], state: "" },

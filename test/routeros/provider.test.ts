@@ -116,12 +116,14 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
     expect(next.changed).toBe(true);
     expect(next.outs.rules).toEqual(next.inputs.rules);
     const writes = writesSince(sim, from);
-    // 1:1 → 2:1: slot rules 1 and 2 change, slot 3 is new; nothing else is written
+    // 1:1 → 2:1: slot rules 1 and 2 change, slot 3 is new, and the spec record says the new weight;
+    // nothing else is written
     expect(writes.filter((w) => w.includes("/add"))).toEqual(["/ip/firewall/mangle/add lbgw:gw:classify:3"]);
-    expect(writes.filter((w) => w.includes("/set"))).toHaveLength(2);
+    expect(writes.filter((w) => w.includes("/set") && w.includes("/mangle/"))).toHaveLength(2);
+    expect(writes.filter((w) => w.includes("/system/script/set"))).toHaveLength(1);
     // and one move puts the new rule in its place
     expect(writes.filter((w) => w.includes("/move"))).toHaveLength(1);
-    expect(writes).toHaveLength(4);
+    expect(writes).toHaveLength(5);
   });
 
   test("adding a third link, then switching strategy to pcc and to ecmp, converges each time", async () => {

@@ -5,7 +5,7 @@
 import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
 import type { RosSimOptions, RouterOsSim } from "../../labs/routeros-sim";
-import { startRouterOsSim } from "../../labs/routeros-sim";
+import { RawRosClient, startRouterOsSim } from "../../labs/routeros-sim";
 import { PacketPath, type ProbeWorld } from "../../labs/routeros-sim/packet-path";
 
 export const FOREIGN = {
@@ -119,6 +119,7 @@ export function foreignEntries(sim: RouterOsSim, menu: string): Array<Record<str
 }
 
 export const ALL_MENUS = [
+  "/system/script",
   "/interface/list",
   "/interface/list/member",
   "/ip/firewall/address-list",
@@ -172,4 +173,43 @@ export function writesSince(sim: RouterOsSim, from: number): string[] {
     .slice(from)
     .filter((e) => /\/(add|set|remove|move|unset|enable|disable)$/.test(e.command))
     .map((e) => `${e.command} ${e.attrs.comment ?? e.attrs[".id"] ?? e.attrs.numbers ?? ""}`);
+}
+
+/** A RouterOS string literal's value: "\\n", "\\r", "\\t" and "\\<char>" (e.g. \\" \\$ \\\\) escapes. */
+function unquote(literal: string): string {
+  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t" };
+  return literal.slice(1, -1).replace(/\\(.)/g, (_, c: string) => escapes[c] ?? c);
+}
+
+/** "/ip firewall mangle" + "add a=b c="d e"" → API words. */
+export function scriptToCommands(script: string): string[][] {
+  let menu = "";
+  const commands: string[][] = [];
+  for (const line of script.split("\n")) {
+    if (line.startsWith("#") || line.trim() === "") continue;
+    if (line.startsWith("/")) {
+      menu = line.replace(/ /g, "/");
+      continue;
+    }
+    const words = [...line.matchAll(/([a-z-]+)(?:=("(?:[^"\\]|\\.)*"|\S*))?/g)].slice(1);
+    commands.push([
+      `${menu}/add`,
+      ...words.map(([, k, v]) => `=${k}=${v === undefined ? "" : v.startsWith('"') ? unquote(v) : v}`),
+    ]);
+  }
+  return commands;
+}
+
+/** Pastes a RouterOS script (`lbgw render`) into the simulator as a terminal would: every line must apply. */
+export async function pasteScript(sim: RouterOsSim, script: string, password: string): Promise<void> {
+  const client = await RawRosClient.connect({ host: sim.host, port: sim.port });
+  try {
+    await client.login("admin", password);
+    for (const words of scriptToCommands(script)) {
+      const result = await client.command(words);
+      if (result.traps.length) throw new Error(`${words.join(" ")}: ${JSON.stringify(result.traps)}`);
+    }
+  } finally {
+    await client.close();
+  }
 }

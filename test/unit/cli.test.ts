@@ -11,7 +11,7 @@ import { main } from "../../cli/lbgw";
 import * as provider from "../../provider/index";
 import { seedNthSticky } from "../fixtures/specs";
 import { RawRosClient } from "../../labs/routeros-sim";
-import { seedRouter, targetOf } from "../routeros/support";
+import { scriptToCommands, seedRouter, targetOf } from "../routeros/support";
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -32,31 +32,6 @@ function specFile(content: unknown, ext = "json"): string {
 }
 
 const { target: _t, ...spec } = seedNthSticky();
-
-/** A RouterOS string literal's value: "\\n", "\\r", "\\t" and "\\<char>" (e.g. \\" \\$ \\\\) escapes. */
-function unquote(literal: string): string {
-  const escapes: Record<string, string> = { n: "\n", r: "\r", t: "\t" };
-  return literal.slice(1, -1).replace(/\\(.)/g, (_, c: string) => escapes[c] ?? c);
-}
-
-/** "/ip firewall mangle" + "add a=b c="d e"" → API words. */
-function scriptToCommands(script: string): string[][] {
-  let menu = "";
-  const commands: string[][] = [];
-  for (const line of script.split("\n")) {
-    if (line.startsWith("#") || line.trim() === "") continue;
-    if (line.startsWith("/")) {
-      menu = line.replace(/ /g, "/");
-      continue;
-    }
-    const words = [...line.matchAll(/([a-z-]+)(?:=("(?:[^"\\]|\\.)*"|\S*))?/g)].slice(1);
-    commands.push([
-      `${menu}/add`,
-      ...words.map(([, k, v]) => `=${k}=${v === undefined ? "" : v.startsWith('"') ? unquote(v) : v}`),
-    ]);
-  }
-  return commands;
-}
 
 describe("lbgw render", () => {
   test.each(["6.49.10", "7.16.2"])(

@@ -80,7 +80,14 @@ describe("reconcile", () => {
     (s.links as Array<Record<string, unknown>>)[0].weight = 2;
     const r = reconcile({ owner: "gw", version: 7, desired: desired(s), actual: have });
     const touched = ops(r.batches).map((o) => ("key" in o ? `${o.op} ${o.key}` : o.op));
-    expect(touched.sort()).toEqual(["add classify:3", "move", "set classify:1", "set classify:2"]);
+    // and the spec record, which holds the weights
+    expect(touched.sort()).toEqual([
+      "add classify:3",
+      "move",
+      "set classify:1",
+      "set classify:2",
+      "set spec",
+    ]);
     const route1 = have["/ip/firewall/mangle"].find((e) => e.comment === "lbgw:gw:route:wlan1");
     expect(ops(r.batches).find((o) => o.op === "move")).toEqual({
       op: "move",
@@ -102,7 +109,13 @@ describe("reconcile", () => {
       },
     });
     expect(r.batches.map((b) => [...new Set(b.map((o) => `${o.op} ${o.menu}`))].sort())).toEqual([
-      ["add /interface/list", "add /ip/firewall/address-list", "add /ip/firewall/nat", "add /routing/table"],
+      [
+        "add /interface/list",
+        "add /ip/firewall/address-list",
+        "add /ip/firewall/nat",
+        "add /routing/table",
+        "add /system/script",
+      ],
       ["add /interface/list/member", "add /ip/route"],
       ["add /ip/firewall/mangle", "add /tool/netwatch"],
       ["move /ip/firewall/mangle", "move /ip/firewall/nat"],
@@ -296,7 +309,13 @@ describe("reconcile", () => {
     expect(r.batches.map((b) => b.map((o) => o.menu).sort())).toEqual([
       ["/ip/firewall/mangle", "/tool/netwatch"],
       ["/interface/list/member", "/ip/route"],
-      ["/interface/list", "/ip/firewall/address-list", "/ip/firewall/nat", "/routing/table"],
+      [
+        "/interface/list",
+        "/ip/firewall/address-list",
+        "/ip/firewall/nat",
+        "/routing/table",
+        "/system/script",
+      ],
     ]);
     expect(ops(r.batches).flatMap((o) => (o.op === "remove" ? o.ids : []))).not.toContain("*F");
   });

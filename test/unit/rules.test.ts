@@ -30,7 +30,7 @@ const withWeight = (s: SpecInput, w: number): SpecInput => ({
   ] as SpecInput["links"],
 });
 
-test("RouterOS: a weight change is the changed classifier rules, the new one, and the mangle order", () => {
+test("RouterOS: a weight change is the changed classifier rules, the new one, the mangle order and the spec record", () => {
   const rules = (s: SpecInput) => routerOsRules(desiredRouterOsLines(buildPlan(spec(s)), 7));
   const before = rules(seedNthSticky());
   expect(Object.keys(before)).toHaveLength(
@@ -41,6 +41,7 @@ test("RouterOS: a weight change is the changed classifier rules, the new one, an
     "ip firewall mangle classify:1",
     "ip firewall mangle classify:2",
     "ip firewall mangle classify:3",
+    "system script spec",
   ]);
 });
 
