@@ -1,20 +1,26 @@
 #!/usr/bin/env node
 /**
  * lbgw render --spec FILE(.json|.yaml) --target routeros|linux [--ros-version 6|7] [--owner NAME]
+ *             [--holder PROJECT/STACK/RESOURCE]
  * lbgw status (see cli/status.ts)
  *
  * Prints the complete configuration the provider would apply: a RouterOS script to paste into a terminal,
  * or a POSIX sh script to run as root on a Linux gateway. The spec file has the resource's argument shape;
  * connection settings are not needed (a `target` in the file is ignored apart from its version).
+ *
+ * `--holder` (RouterOS) writes the claim (provider/common/claim.ts) of the Pulumi resource that will import
+ * the configuration (`pulumi import`, README "Import"): that resource then holds it without a write.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { deviceSafeHolder, newInstance } from "../provider/common/claim";
 import { buildPlan } from "../provider/plan/plan";
 import { parseSpec } from "../provider/spec/schema";
 
 const USAGE =
   "usage: lbgw render --spec FILE(.json|.yaml) --target routeros|linux [--ros-version 6|7] [--owner NAME]\n" +
+  "                   [--holder PROJECT/STACK/RESOURCE]\n" +
   "       lbgw status --help";
 
 /** A spec file (JSON, or YAML by its extension) holding an object; throws with the reason. */
@@ -42,6 +48,7 @@ export async function main(
         target: { type: "string" },
         "ros-version": { type: "string" },
         owner: { type: "string" },
+        holder: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -60,6 +67,12 @@ export async function main(
   }
   if (values.target !== "routeros" && values.target !== "linux") {
     err(`--target must be routeros or linux (got ${values.target})\n`);
+    return 2;
+  }
+  if (values.holder !== undefined && values.target !== "routeros") {
+    err(
+      "--holder applies to RouterOS scripts (on Linux, the first `pulumi up` after an import writes the claim)\n",
+    );
     return 2;
   }
 
@@ -95,8 +108,15 @@ export async function main(
     const { renderRouterOs } = await import("../provider/routeros/render");
     const { renderScript } = await import("../provider/routeros/script");
     const v = spec.target.routeros.version;
+    const desired = renderRouterOs(plan, v);
+    const claimed = values.holder
+      ? (await import("../provider/routeros/backend")).withClaim(desired, {
+          instance: newInstance(),
+          holder: deviceSafeHolder(values.holder),
+        })
+      : desired;
     out(
-      renderScript(renderRouterOs(plan, v), v, [
+      renderScript(claimed, v, [
         `pulumi-loadbalanced-gateway: owner ${plan.owner}, RouterOS ${v}, strategy ${plan.strategy}`,
         `every entry carries the comment prefix lbgw:${plan.owner}: (remove them all to undo)`,
       ]),

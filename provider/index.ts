@@ -119,12 +119,17 @@ export async function diff(
 }
 
 /**
- * Props compared by diff: the spec and the rules, in a key order independent of how they were built. Not
- * `linkStatus`: an uplink going down or its connection count changing is not a configuration change.
+ * Props compared by diff: the spec and the rules, in a key order independent of how they were built. The
+ * spec as validated where it is valid, so that spelling out a default (or leaving one out, as an imported
+ * resource's arguments do not) is no change. Not `linkStatus`: an uplink going down or its connection count
+ * changing is not a configuration change.
  */
 function stable(props: Record<string, unknown>): unknown {
   const { __provider: _ignored, instance: _made, linkStatus: _live, ...rest } = props;
-  return sortKeys(rest);
+  const raw = specOf(rest);
+  const parsed = parseSpec(raw);
+  const derived = Object.fromEntries(Object.entries(rest).filter(([k]) => DERIVED_KEYS.includes(k)));
+  return sortKeys({ ...derived, spec: parsed.ok ? parsed.spec : raw });
 }
 
 function sortKeys(v: unknown): unknown {
@@ -222,9 +227,14 @@ export async function remove(_id: string, props: Record<string, unknown>): Promi
 }
 
 /**
- * Progress lines. The dynamic-provider host has no engine logging of its own; stderr of a provider plugin
- * is shown by the engine, so progress goes there, one line per step.
+ * Progress lines. The dynamic-provider host has no engine logging of its own, and the engine shows its
+ * stderr, so progress goes there, one line per step; the plugin (plugin/progress.ts) sends them to the
+ * engine instead.
  */
-export const providerLog: Logger = (message) => {
-  process.stderr.write(`lbgw: ${message}\n`);
-};
+let progressSink = (line: string): void => void process.stderr.write(`${line}\n`);
+
+export function setProgressSink(sink: (line: string) => void): void {
+  progressSink = sink;
+}
+
+export const providerLog: Logger = (message) => progressSink(`lbgw: ${message}`);

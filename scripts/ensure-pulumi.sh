@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # ensure-pulumi.sh: make the real Pulumi engine (CLI + Node.js language host + the
-# dynamic-provider launcher) available without any binary download.
+# dynamic-provider launcher, + the Python and YAML language hosts and a virtualenv with the Pulumi
+# Python SDK) available without any binary download.
 #
 #   PATH="$(scripts/ensure-pulumi.sh | tail -1):$PATH"
 #
-# 1. If `pulumi`, `pulumi-language-nodejs` and `pulumi-resource-pulumi-nodejs` are all on
-#    PATH already, they are used and nothing is built.
+# 1. If `pulumi`, `pulumi-language-nodejs`, `pulumi-resource-pulumi-nodejs` and the hosts of the
+#    extra languages (`pulumi-language-python` with its `pulumi-language-python-exec`,
+#    `pulumi-language-yaml`) are all on PATH already, they are used and nothing is built but the
+#    Python virtualenv.
 # 2. Otherwise the binaries are built from the Go module proxy (pinned versions below) and
 #    cached in ${LBGW_CACHE_DIR:-$HOME/.cache/pulumi-loadbalanced-gateway}/pulumi-<version>/bin.
 #    A later run with that cache present only prints where it is.
+# The Python and YAML hosts and the virtualenv are scripts/ensure-pulumi-languages.sh's phases,
+# each cached on its own: a CLI cache made before they existed only gains them (no CLI rebuild).
+# Python programs find the virtualenv through PULUMI_PYTHON_CMD (see scripts/pulumi-env.sh).
 #
 # The last line on stdout is the bin directory to prepend to PATH; progress goes to stderr.
 # A cold build needs Go >= 1.25.11 and takes many minutes on 2 cores (the CLI is large);
@@ -17,6 +23,8 @@
 # Environment:
 #   LBGW_CACHE_DIR              cache root (default $HOME/.cache/pulumi-loadbalanced-gateway)
 #   LBGW_PULUMI_FORCE_BUILD=1   ignore a Pulumi already on PATH and use/build the cached one
+#   LBGW_PULUMI_LANGUAGES       extra languages to provide (default "python yaml"; "" = Node only);
+#                               more knobs in scripts/ensure-pulumi-languages.sh
 set -euo pipefail
 
 # --- pinned versions -------------------------------------------------------------------
@@ -60,15 +68,43 @@ BINARIES=(pulumi pulumi-language-nodejs pulumi-resource-pulumi-nodejs)
 log() { printf '[ensure-pulumi %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+LANGUAGES_SCRIPT="$(dirname "$0")/ensure-pulumi-languages.sh"
+# Hosts of the extra languages (built by $LANGUAGES_SCRIPT); the Python host runs programs through
+# pulumi-language-python-exec, which must sit beside it.
+LANGUAGE_BINARIES=()
+for lang in ${LBGW_PULUMI_LANGUAGES-python yaml}; do
+  case "$lang" in
+    python) LANGUAGE_BINARIES+=(pulumi-language-python) ;;
+    yaml) LANGUAGE_BINARIES+=(pulumi-language-yaml) ;;
+    *) die "LBGW_PULUMI_LANGUAGES: unknown language '$lang' (known: python yaml)" ;;
+  esac
+done
+# ensure_languages [BIN_DIR]: the extra languages' phases (each a no-op when cached); stdout stays clean.
+# Run as a waited-for child that a signal to this script is passed on to (it cleans up after itself).
+ensure_languages() {
+  local rc=0
+  bash "$LANGUAGES_SCRIPT" "$@" >&2 &
+  LANGUAGES_PID=$!
+  trap 'kill -TERM "$LANGUAGES_PID" 2>/dev/null || true; wait "$LANGUAGES_PID" 2>/dev/null || true; exit 130' INT TERM
+  wait "$LANGUAGES_PID" || rc=$?
+  trap - INT TERM
+  [[ $rc == 0 ]] || die "$LANGUAGES_SCRIPT failed (exit $rc; LBGW_PULUMI_LANGUAGES=\"\" skips it)"
+}
+
 # --- 1. an installed Pulumi wins --------------------------------------------------------
 if [[ "${LBGW_PULUMI_FORCE_BUILD:-}" != "1" ]]; then
   all_found=1
-  for b in "${BINARIES[@]}"; do
+  for b in "${BINARIES[@]}" "${LANGUAGE_BINARIES[@]}"; do
     command -v "$b" >/dev/null 2>&1 || { all_found=0; break; }
   done
+  if [[ $all_found == 1 && " ${LANGUAGE_BINARIES[*]-} " == *" pulumi-language-python "* &&
+    ! -f "$(dirname "$(command -v pulumi-language-python)")/pulumi-language-python-exec" ]]; then
+    all_found=0
+  fi
   if [[ $all_found == 1 ]]; then
-    for b in "${BINARIES[@]}"; do log "using $b: $(command -v "$b")"; done
+    for b in "${BINARIES[@]}" "${LANGUAGE_BINARIES[@]}"; do log "using $b: $(command -v "$b")"; done
     log "pulumi version: $(pulumi version 2>/dev/null || echo unknown)"
+    ensure_languages # the Python virtualenv only
     dirname "$(command -v pulumi)"
     exit 0
   fi
@@ -85,9 +121,15 @@ cache_complete() {
   for b in "${BINARIES[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
 }
 
+# finish: the extra languages' phases into the (complete) cache, then its bin dir as the last line.
+finish() {
+  ensure_languages "$BIN_DIR"
+  echo "$BIN_DIR"
+}
+
 if cache_complete; then
   log "cached Pulumi $PULUMI_VERSION: $BIN_DIR"
-  echo "$BIN_DIR"
+  finish
   exit 0
 fi
 
@@ -103,7 +145,7 @@ if command -v flock >/dev/null 2>&1; then
   fi
   if cache_complete; then
     log "cached Pulumi $PULUMI_VERSION: $BIN_DIR"
-    echo "$BIN_DIR"
+    finish
     exit 0
   fi
 fi
@@ -211,4 +253,4 @@ EOF
 if [[ -e "$INSTALL_DIR" ]]; then mv "$INSTALL_DIR" "$WORK/stale"; fi
 mv "$STAGE" "$INSTALL_DIR"
 log "built Pulumi $PULUMI_VERSION in $((SECONDS - started))s; cached in $BIN_DIR ($(du -sh "$INSTALL_DIR" | cut -f1))"
-echo "$BIN_DIR"
+finish

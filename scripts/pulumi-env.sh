@@ -25,3 +25,13 @@ if [ -z "${PULUMI_HOME:-}" ]; then
   PULUMI_HOME="${LBGW_CACHE_DIR:-$HOME/.cache/pulumi-loadbalanced-gateway}/pulumi-home"
   export PULUMI_HOME
 fi
+
+# Python programs: the virtualenv with the Pulumi Python SDK that scripts/ensure-pulumi.sh makes
+# (default path: keep in sync with scripts/ensure-pulumi-languages.sh). The Python language host
+# built there runs the program with PULUMI_PYTHON_CMD (it ignores Pulumi.yaml's
+# `runtime.options.virtualenv`); a current upstream host honours PULUMI_PYTHON_CMD too.
+if [ -z "${LBGW_PYTHON_VENV:-}" ]; then
+  LBGW_PYTHON_VENV="${LBGW_CACHE_DIR:-$HOME/.cache/pulumi-loadbalanced-gateway}/python-venv-pulumi-3.250.0"
+  export LBGW_PYTHON_VENV
+fi
+export PULUMI_PYTHON_CMD="${PULUMI_PYTHON_CMD:-$LBGW_PYTHON_VENV/bin/python}"

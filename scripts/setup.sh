@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs, idempotently, showing progress: npm packages (from the lockfile),
 # the compiled package, and the examples' link to it. Optional parts:
-#   --pulumi  also ensure the Pulumi CLI (built from the Go module proxy and cached, see ensure-pulumi.sh)
+#   --pulumi  also ensure the Pulumi CLI with its Node.js, Python and YAML language hosts and the Python SDK's
+#             virtualenv (built from the Go module proxy / PyPI and cached, see ensure-pulumi.sh), and the
+#             lbgw plugin's generated SDKs (gen-sdks.sh)
 #   --lab     also ensure the Debian packages of the Linux namespace lab (root only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +46,13 @@ for ex in examples/*/; do
   fi
 done
 
+# The repository's own project (Pulumi.yaml, deploy/gateway.ts) is a program of this package too: the
+# dynamic-provider host loads the provider by package name, so the package is linked into node_modules.
+if [ "$(readlink node_modules/pulumi-loadbalanced-gateway 2>/dev/null)" != .. ]; then
+  step "linking the package into its own node_modules (for the root Pulumi project)"
+  ln -sfn .. node_modules/pulumi-loadbalanced-gateway
+fi
+
 if $want_lab; then
   if [ "$(id -u)" = 0 ]; then
     step "Linux lab packages"
@@ -54,6 +63,17 @@ if $want_lab; then
 fi
 
 if $want_pulumi; then
-  step "Pulumi CLI"
+  step "Pulumi CLI, language hosts (Node.js, Python, YAML), Python SDK virtualenv"
   bash scripts/ensure-pulumi.sh >/dev/null
+fi
+
+if $want_pulumi; then
+  # The lbgw plugin's SDKs (Python and Go, generated from plugin/schema.json into dist/sdks), and the Python
+  # one installed into the Python programs' virtualenv (examples/python-routeros imports it).
+  step "plugin SDKs (dist/sdks) and the Python SDK in the virtualenv"
+  bash scripts/gen-sdks.sh python go
+  # shellcheck source=scripts/pulumi-env.sh
+  . scripts/pulumi-env.sh
+  "$LBGW_PYTHON_VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --no-index \
+    --force-reinstall dist/sdks/python
 fi

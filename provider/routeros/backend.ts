@@ -318,6 +318,30 @@ export async function readRouterOs(
   });
 }
 
+/**
+ * For `pulumi import` (plugin/import.ts): the running version, and the owner's spec record and claim as the
+ * router holds them. Reads only the two entries, so it works whatever the router's major version.
+ */
+export async function readRouterOsRecord(
+  device: Omit<RouterOsDevice, "version">,
+  owner: string,
+  log: Logger = silent,
+): Promise<{ running: string; record: string; claim: Claim | undefined }> {
+  return withSession({ ...device, version: 7 }, log, async (session) => {
+    const comment = (key: string) => `?comment=${ownershipPrefix(owner)}${key}`;
+    const [resource, scripts, lists] = await Promise.all([
+      session.command(["/system/resource/print", "=.proplist=version"]),
+      session.command(["/system/script/print", "=.proplist=.id,source,comment", comment("spec")]),
+      session.command(["/interface/list/print", "=.proplist=.id,name,comment,dynamic", "?comment"]),
+    ]);
+    return {
+      running: resource[0]?.version ?? "",
+      record: scripts[0]?.source ?? "",
+      claim: claimOnDevice(owner, { [CLAIM_MENU]: lists }),
+    };
+  });
+}
+
 /** Removes every owned entry, and the users the sticky lists learned (dynamic entries of our lists). */
 export async function destroyRouterOs(
   device: RouterOsDevice,

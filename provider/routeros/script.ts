@@ -39,7 +39,12 @@ function quote(value: string): string {
     .replace(/\r/g, "\\r")}"`;
 }
 
-function addLine(m: MenuSpec, version: RosVersion, attrs: Record<string, string>): string {
+function addLine(
+  m: MenuSpec,
+  version: RosVersion,
+  attrs: Record<string, string>,
+  opts: { withClaim?: boolean } = {},
+): string {
   // Properties in the menu table's order, the comment last: lines from the spec and from the device match.
   const order = Object.keys(m.props).filter((p) => p !== "comment" && p in attrs);
   const words = order.flatMap((p) =>
@@ -49,8 +54,11 @@ function addLine(m: MenuSpec, version: RosVersion, attrs: Record<string, string>
         : []
       : [`${wireName(m, version, p)}=${quote(attrs[p])}`],
   );
-  // The claim (common/claim.ts) is bookkeeping, not configuration: lines show the ownership key only.
-  if (attrs.comment !== undefined) words.push(`comment=${quote(splitClaim(attrs.comment).rest)}`);
+  // The claim (common/claim.ts) is bookkeeping, not configuration: rule lines show the ownership key only
+  // (a script to paste keeps it).
+  const comment =
+    attrs.comment === undefined || opts.withClaim ? attrs.comment : splitClaim(attrs.comment).rest;
+  if (comment !== undefined) words.push(`comment=${quote(comment)}`);
   return `add ${words.join(" ")}`;
 }
 
@@ -111,7 +119,8 @@ export function renderScript(desired: DesiredState, version: RosVersion, header:
     const entries = desired[m.path] ?? [];
     if (entries.length === 0) continue;
     out.push(m.scriptPath);
-    for (const d of entries) out.push(addLine(m, version, inputAttrs(m, comparableDesired(m, d.attrs))));
+    for (const d of entries)
+      out.push(addLine(m, version, inputAttrs(m, comparableDesired(m, d.attrs)), { withClaim: true }));
   }
   return out.join("\n") + "\n";
 }

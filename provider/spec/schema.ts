@@ -66,9 +66,13 @@ function fmtMs(msValue: number): string {
 }
 
 const int = (what: string, min: number, max: number) =>
-  z.number({ error: `${what} must be a number` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, {
-    message: `${what} must be a whole number from ${min} to ${max}`,
-  });
+  z
+    .number({ error: `${what} must be a number` })
+    .refine((v) => Number.isInteger(v) && v >= min && v <= max, {
+      message: `${what} must be a whole number from ${min} to ${max}`,
+    })
+    // The Pulumi package schema (plugin/schema.ts) then types it as an integer in every language.
+    .meta({ type: "integer" });
 
 const hostName = z
   .string({ error: "host must be a string" })
@@ -97,8 +101,8 @@ const apiCredential = (what: string) =>
 
 export const RouterOsTargetSchema = z
   .object({
-    host: hostName,
-    port: int("port", 1, 65535).optional(),
+    host: hostName.describe("Address or DNS name of the router's API service."),
+    port: int("port", 1, 65535).optional().describe("API port. Default 8728, or 8729 with `tls`."),
     username: apiCredential("username").min(1, "username must not be empty"),
     password: apiCredential("password"),
     /** TLS (API-SSL, port 8729): verify with `ca`, or opt out of verification explicitly with `insecure`. */
@@ -125,28 +129,35 @@ export const RouterOsTargetSchema = z
     /** RouterOS major version; selects the v6 or v7 dialect. */
     version: z
       .union([z.literal(6), z.literal(7)], { error: "version must be 6 or 7 (the RouterOS major version)" })
-      .default(7),
+      .default(7)
+      .describe("RouterOS major version: 6 or 7. Default 7."),
     /** Per-command timeout. */
-    timeout: duration("timeout", 100, 600_000).default("10s"),
+    timeout: duration("timeout", 100, 600_000)
+      .default("10s")
+      .describe('Timeout of each API command. Default "10s".'),
   })
   .strict();
 
 export const LinuxTargetSchema = z
   .object({
-    host: hostName,
-    port: int("port", 1, 65535).default(22),
+    host: hostName.describe("Address or DNS name of the gateway's SSH service."),
+    port: int("port", 1, 65535).default(22).describe("SSH port. Default 22."),
     user: z
       .string()
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "user must be a Unix user name")
-      .default("root"),
+      .default("root")
+      .describe('SSH user. Default "root"; other users need `sudo: true`.'),
     password: z.string().optional(),
     privateKey: z.string().optional(),
     privateKeyPassword: z.string().optional(),
     agentSocketPath: z.string().optional(),
     /** The gateway's SSH host key ("ssh-ed25519 AAAA...") or its "SHA256:..." fingerprint; a mismatch refuses. */
-    hostKey: z.string().min(1, "hostKey must not be empty"),
+    hostKey: z
+      .string()
+      .min(1, "hostKey must not be empty")
+      .describe('The gateway\'s SSH host key ("ssh-ed25519 AAAA...") or its "SHA256:..." fingerprint.'),
     /** Run privileged commands through sudo (non-root users). */
-    sudo: z.boolean().default(false),
+    sudo: z.boolean().default(false).describe("Run privileged commands through sudo. Default false."),
     timeout: duration("timeout", 100, 600_000).default("30s"),
   })
   .strict()
@@ -161,32 +172,50 @@ export const CheckSchema = z
     targets: z
       .array(ipv4("each check target"))
       .min(1, "check.targets needs at least one address beyond the ISP gateway")
-      .max(4, "check.targets takes at most 4 addresses"),
+      .max(4, "check.targets takes at most 4 addresses")
+      .describe("One to four IPv4 addresses probed through the link, beyond the ISP gateway."),
     // Defaults chosen so an upstream failure moves new connections within 3 s (bench/failover.ts): a
     // failing round lasts timeout + interval, and failAfter rounds make the link down.
-    interval: duration("check.interval", 100, 3_600_000).default("300ms"),
-    timeout: duration("check.timeout", 100, 60_000).default("300ms"),
+    interval: duration("check.interval", 100, 3_600_000)
+      .default("300ms")
+      .describe('Time between probe rounds. Default "300ms".'),
+    timeout: duration("check.timeout", 100, 60_000)
+      .default("300ms")
+      .describe('How long a probe waits for its reply. Default "300ms".'),
     /** Consecutive failed rounds before the link is declared down. */
-    failAfter: int("check.failAfter", 1, 100).default(3),
+    failAfter: int("check.failAfter", 1, 100)
+      .default(3)
+      .describe("Consecutive failed rounds before the link is declared down. Default 3."),
     /** Consecutive good rounds before a down link is used again (hysteresis). */
-    recoverAfter: int("check.recoverAfter", 1, 100).default(10),
+    recoverAfter: int("check.recoverAfter", 1, 100)
+      .default(10)
+      .describe("Consecutive good rounds before a down link is used again. Default 10."),
   })
   .strict();
 
 export const LinkSchema = z
   .object({
-    name: safeName("link name", 15),
-    interface: safeName("interface", 63),
-    gateway: ipv4("gateway"),
-    weight: int("weight", 1, MAX_WEIGHT).default(1),
+    name: safeName("link name", 15).describe(
+      "The link's name (at most 15 characters), used in every name written.",
+    ),
+    interface: safeName("interface", 63).describe("The uplink's interface on the device."),
+    gateway: ipv4("gateway").describe("The ISP's next hop (IPv4)."),
+    weight: int("weight", 1, MAX_WEIGHT)
+      .default(1)
+      .describe("Share of new connections relative to the other links of its tier. Default 1."),
     nat: z
       .union([z.literal("masquerade"), z.object({ srcNat: ipv4("srcNat") }).strict()], {
         error: 'nat must be "masquerade" or { srcNat: ADDRESS }',
       })
-      .default("masquerade"),
-    check: CheckSchema,
+      .default("masquerade")
+      .describe('Source translation: "masquerade" (default) or { srcNat: ADDRESS }.'),
+    check: CheckSchema.describe("Health check: the link is used only while its targets answer through it."),
     /** Backup tier: links of tier N carry traffic only while every link of a lower tier is down. */
-    tier: int("tier", 1, 8).default(1),
+    tier: int("tier", 1, 8)
+      .default(1)
+      .describe(
+        "Backup tier: tier N carries traffic only while every link of a lower tier is down. Default 1.",
+      ),
   })
   .strict();
 
@@ -200,6 +229,9 @@ const SpecObject = z
       .regex(
         /^[A-Za-z0-9_]{1,24}$/,
         "owner must be 1 to 24 letters, digits or underscores (it prefixes every name this resource writes)",
+      )
+      .describe(
+        "Tag written into every owned entry. Default: the resource name (other characters become _).",
       ),
     target: z
       .object({ routeros: RouterOsTargetSchema.optional(), linux: LinuxTargetSchema.optional() })
@@ -207,7 +239,8 @@ const SpecObject = z
       .superRefine((v, ctx) => {
         if (!!v.routeros === !!v.linux)
           ctx.addIssue({ code: "custom", message: "give exactly one of target.routeros or target.linux" });
-      }),
+      })
+      .describe("The device: exactly one of `routeros` or `linux`. Stored as a secret."),
     lan: z
       .object({
         interfaces: z
@@ -215,15 +248,23 @@ const SpecObject = z
           .min(1, "lan.interfaces needs at least one interface"),
         networks: z.array(prefix("LAN network")).min(1, "lan.networks needs at least one network"),
       })
-      .strict(),
+      .strict()
+      .describe("The LAN side: its interfaces and networks. Traffic to them is never balanced."),
     links: z
       .array(LinkSchema)
       .min(2, "links needs at least two uplinks to balance")
-      .max(MAX_LINKS, `links takes at most ${MAX_LINKS} uplinks`),
+      .max(MAX_LINKS, `links takes at most ${MAX_LINKS} uplinks`)
+      .describe(`Two to ${MAX_LINKS} uplinks.`),
     strategy: z
       .enum(["nth", "pcc", "ecmp"], { error: 'strategy must be "nth", "pcc" or "ecmp"' })
-      .default("nth"),
-    hash: z.enum(PCC_HASHES, { error: `hash must be one of ${PCC_HASHES.join(", ")}` }).optional(),
+      .default("nth")
+      .describe(
+        '"nth" (weighted round robin of new connections, default), "pcc" (hash) or "ecmp" (route level).',
+      ),
+    hash: z
+      .enum(PCC_HASHES, { error: `hash must be one of ${PCC_HASHES.join(", ")}` })
+      .optional()
+      .describe('pcc only: what the classifier hashes. Default "both-addresses".'),
     sticky: z
       .union(
         [z.literal(false), z.object({ timeout: duration("sticky.timeout", 1000, 30 * 86_400_000) }).strict()],
@@ -231,18 +272,36 @@ const SpecObject = z
           error: 'sticky must be false or { timeout: "1d" }',
         },
       )
-      .default(false),
-    routerTraffic: z.string().optional(),
-    inboundSymmetry: z.boolean({ error: "inboundSymmetry must be true or false" }).default(true),
+      .default(false)
+      .describe("nth only: keep each user on the link of its first connection for `timeout`. Default false."),
+    routerTraffic: z
+      .string()
+      .optional()
+      .describe(
+        "The link that carries the router's own traffic (with failover). Default: the first best-tier link.",
+      ),
+    inboundSymmetry: z
+      .boolean({ error: "inboundSymmetry must be true or false" })
+      .default(true)
+      .describe("Replies to connections that came in on an uplink leave by it. Default true."),
     pins: z
       .array(z.object({ destination: prefix("pin destination"), link: z.string() }).strict())
-      .default([]),
-    bypass: z.array(prefix("bypass network")).default([]),
+      .default([])
+      .describe("Destinations always sent through one link (e.g. an ISP's own DNS servers)."),
+    bypass: z
+      .array(prefix("bypass network"))
+      .default([])
+      .describe("Destinations never balanced (left to the main routing table)."),
     /**
      * At create: take over the owner's configuration on the device although another resource (or stack)
      * holds it, or no resource claims it (common/claim.ts). Ignored afterwards.
      */
-    adopt: z.boolean({ error: "adopt must be true or false" }).default(false),
+    adopt: z
+      .boolean({ error: "adopt must be true or false" })
+      .default(false)
+      .describe(
+        "At create, take over this owner's configuration on the device although another resource holds it.",
+      ),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 /**
- * The RouterOS examples as real Pulumi programs, driven by the real Pulumi CLI (file backend), against the
+ * The RouterOS examples as real Pulumi programs (TypeScript through the dynamic provider; Python and YAML
+ * through the lbgw plugin), driven by the real Pulumi CLI (file backend), against the
  * RouterOS API simulator running in this process: preview, up, up again, preview --diff of a weight
  * change, refresh after drift, repair, invalid arguments, secrets at rest, destroy.
  *
@@ -44,14 +45,34 @@ interface Flow {
   weightChange: { kind: "diff"; expect: string[] } | { kind: "refused"; property: string; reason: string };
 }
 
+/** weights 2:1 → three classifier slots: nth=3,1 (wlan1), nth=2,1 (wlan2), the rest (wlan1) */
+const NTH_STICKY_WEIGHT_2: Flow["weightChange"] = {
+  kind: "diff",
+  expect: ["nth=3,1", "ip firewall mangle classify:3", "nth=2,1"],
+};
+
 const FLOWS: Flow[] = [
   {
     example: "routeros-nth-sticky",
     owner: "office",
     simVersion: "7.16.2",
     rosVersion: 7,
-    // weights 2:1 → three classifier slots: nth=3,1 (wlan1), nth=2,1 (wlan2), the rest (wlan1)
-    weightChange: { kind: "diff", expect: ["nth=3,1", "ip firewall mangle classify:3", "nth=2,1"] },
+    weightChange: NTH_STICKY_WEIGHT_2,
+  },
+  // The same gateway in Python (generated SDK) and in YAML (no SDK), through the lbgw plugin.
+  {
+    example: "python-routeros",
+    owner: "office",
+    simVersion: "7.16.2",
+    rosVersion: 7,
+    weightChange: NTH_STICKY_WEIGHT_2,
+  },
+  {
+    example: "yaml-routeros",
+    owner: "office",
+    simVersion: "7.16.2",
+    rosVersion: 7,
+    weightChange: NTH_STICKY_WEIGHT_2,
   },
   {
     example: "routeros-ecmp",

@@ -226,10 +226,14 @@ export function ensurePulumi(): Promise<{ bin: string; baseEnv: NodeJS.ProcessEn
 
 /** The compiled package the examples load (dist/) must exist; `npm test` builds it via scripts/setup.sh. */
 export function requireBuiltPackage(example: string): void {
+  // A TypeScript program links the package; a Python or YAML one runs the plugin (plugin/, dist/plugin).
+  const typescript = fs.existsSync(path.join(REPO, example, "package.json"));
   const missing = [
     path.join(REPO, "dist/sdk/index.js"),
     path.join(REPO, "dist/provider/index.js"),
-    path.join(REPO, example, "node_modules/pulumi-loadbalanced-gateway/package.json"),
+    typescript
+      ? path.join(REPO, example, "node_modules/pulumi-loadbalanced-gateway/package.json")
+      : path.join(REPO, "dist/plugin/main.js"),
   ].filter((f) => !fs.existsSync(f));
   if (missing.length)
     throw new Error(
@@ -376,8 +380,12 @@ export class Stack {
    * Runs `pulumi ARGS --non-interactive` in the program dir and records its time under `step`.
    * Rejects with the full output when the exit code is not 0, unless `allowFailure`.
    */
-  async pulumi(args: string[], step: string, opts: { allowFailure?: boolean } = {}): Promise<RunResult> {
-    const r = await this.exec(args);
+  async pulumi(
+    args: string[],
+    step: string,
+    opts: { allowFailure?: boolean; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<RunResult> {
+    const r = await this.exec(args, undefined, opts.env);
     timings.push({ stack: this.label, step, ms: r.ms });
     this.keepOutput(step, args, r);
     if ((r.code !== 0 && !opts.allowFailure) || r.timedOut)
@@ -389,10 +397,10 @@ export class Stack {
   }
 
   /** The CLI in the program dir, never prompting, without colour codes in the output. */
-  private exec(args: string[], stdin?: string): Promise<RunResult> {
+  private exec(args: string[], stdin?: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     return run(path.join(this.engine.bin, "pulumi"), [...args, "--non-interactive", "--color", "never"], {
       cwd: this.dir,
-      env: this.engine.env,
+      env: { ...this.engine.env, ...env },
       timeoutMs: COMMAND_TIMEOUT_MS,
       stdin,
     });
@@ -473,7 +481,10 @@ export async function gatewayState(stack: Stack): Promise<GatewayState> {
   const state = JSON.parse(await stack.exportState()) as {
     deployment: { resources?: Array<GatewayState & { type: string }> };
   };
-  const gw = (state.deployment.resources ?? []).filter((r) => r.type.endsWith("lbgw:LoadBalancedGateway"));
+  // The dynamic resource's type ends in "lbgw:LoadBalancedGateway", the plugin's is "lbgw:index:LoadBalancedGateway".
+  const gw = (state.deployment.resources ?? []).filter((r) =>
+    /lbgw:(index:)?LoadBalancedGateway$/.test(r.type),
+  );
   if (gw.length !== 1) throw new Error(`expected one LoadBalancedGateway in the state, found ${gw.length}`);
   return gw[0];
 }

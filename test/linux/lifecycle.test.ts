@@ -5,6 +5,10 @@
  * retransmission; a second claim of the owner is refused before any write; the spec is checked against the
  * gateway before any write. Runs as root (CI does); anywhere else it is skipped with a loud banner.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { CREDENTIAL_PLACEHOLDER, importGateway } from "../../plugin/import";
 import * as provider from "../../provider/index";
 import { createLab, ensureLabDeps, type Lab } from "../../labs/linux-lab";
 import {
@@ -123,5 +127,28 @@ suite("Linux: a resource only removes what it holds", () => {
       ),
     );
     expect(await ownedLines()).toEqual(before);
+  });
+
+  test("an import rebuilds the resource from the gateway alone: its arguments, rules and claim", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lbgw-import-key-"));
+    const keyFile = path.join(dir, "id");
+    fs.writeFileSync(keyFile, lab.ssh.privateKey, { mode: 0o600 });
+    try {
+      const env = { LBGW_SSH_HOST_KEY: lab.ssh.hostKey, LBGW_SSH_PRIVATE_KEY: keyFile };
+      const r = await importGateway(`${owner}@linux://${lab.ssh.host}:${lab.ssh.port}`, env);
+      const props = r.props as { rules: Record<string, string>; instance: string; holder: string };
+      expect(Object.values(props.rules).sort()).toEqual((await ownedLines()).sort());
+      expect(await claimFile()).toBe(`instance=${props.instance} holder=${props.holder}\n`);
+      const inputs = r.inputs as { links: unknown; target: { linux: Props } };
+      expect(inputs.links).toEqual(labSpec(lab, owner, exampleArgs(lab)).links);
+      expect(inputs.target.linux).toMatchObject({ host: lab.ssh.host, hostKey: lab.ssh.hostKey });
+      expect(inputs.target.linux.privateKey).toBe(CREDENTIAL_PLACEHOLDER);
+      // without the host key the import is refused before it connects
+      await expect(importGateway(`${owner}@linux://${lab.ssh.host}:${lab.ssh.port}`, {})).rejects.toThrow(
+        /LBGW_SSH_HOST_KEY/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
