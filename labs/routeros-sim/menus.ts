@@ -659,6 +659,22 @@ const systemScript: MenuSpec = {
   unique: [{ keys: ["name"], message: Msg.duplicate }],
 };
 
+/**
+ * Global variables of scripts (`/system script environment`): in the router's memory, made by `:global`
+ * (the netwatch test-scripts' round counters), listed and removed through the API. Nothing here runs
+ * scripts: tests put the globals a script would leave with `sim.edit.add`.
+ */
+const scriptEnvironment: MenuSpec = {
+  path: "/system/script/environment",
+  kind: "list",
+  commands: ["print", "getall", "set", "remove"],
+  props: {
+    name: { type: name, required: true },
+    value: { type: text, default: "" },
+  },
+  unique: [{ keys: ["name"], message: Msg.duplicate }],
+};
+
 /** Members of interface lists: what `in-interface-list` matches. */
 const interfaceListMember: MenuSpec = {
   path: "/interface/list/member",
@@ -720,6 +736,7 @@ export const MENUS: readonly MenuSpec[] = [
   systemIdentity,
   systemResource,
   systemScript,
+  scriptEnvironment,
   routingTable,
   ipAddress,
   route,

@@ -15,7 +15,13 @@ import { ownedEntries, reconcile } from "./reconcile";
 import type { DesiredState } from "./render";
 import { ownershipPrefix, renderRouterOs } from "./render";
 import { actualLines, desiredFromActual, desiredLines } from "./script";
-import { fillAddresses, hasAddressStandIns, interfaceAddresses, nameAddresses } from "./netwatch";
+import {
+  counterName,
+  fillAddresses,
+  hasAddressStandIns,
+  interfaceAddresses,
+  nameAddresses,
+} from "./netwatch";
 import type { RosTarget } from "./session";
 import { RosSession, defaultPort } from "./session";
 import type { Claim, ClaimIntent } from "../common/claim";
@@ -342,7 +348,10 @@ export async function readRouterOsRecord(
   });
 }
 
-/** Removes every owned entry, and the users the sticky lists learned (dynamic entries of our lists). */
+/**
+ * Removes every owned entry, the users the sticky lists learned (dynamic entries of our lists), and the
+ * probes' round counters (RouterOS 7 script globals).
+ */
 export async function destroyRouterOs(
   device: RouterOsDevice,
   owner: string,
@@ -367,8 +376,30 @@ export async function destroyRouterOs(
     ]);
     const ours = learned.filter((e) => (e.list ?? "").startsWith(`lbgw-${owner}-`)).map((e) => e[".id"]);
     if (ours.length) await session.command(["/ip/firewall/address-list/remove", `=.id=${ours.join(",")}`]);
+    if (device.version === 7) await forgetRoundCounters(session, owner, actual);
     return session.stats.writes;
   });
+}
+
+/**
+ * The round counters of the removed probes: globals that their RouterOS 7 test-scripts left in the router's
+ * memory (netwatch.ts counterName), found by the probes' keys and removed; other scripts' globals stay.
+ */
+async function forgetRoundCounters(
+  session: RosSession,
+  owner: string,
+  actual: Record<string, PrintedEntry[]>,
+): Promise<void> {
+  const counters = new Set(
+    [...ownedEntries(owner, actual["/tool/netwatch"] ?? []).keys()]
+      .map((key) => /^watch:(.+):(\d+)$/.exec(key))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => counterName(owner, m[1], Number(m[2]))),
+  );
+  if (counters.size === 0) return;
+  const globals = await session.command(["/system/script/environment/print", "=.proplist=.id,name"]);
+  const ids = globals.filter((g) => counters.has(g.name ?? "")).map((g) => g[".id"]);
+  if (ids.length) await session.command(["/system/script/environment/remove", `=.id=${ids.join(",")}`]);
 }
 
 /** Batches in sequence; the operations of a batch pipelined on the connection. */

@@ -6,6 +6,7 @@ import * as provider from "../../provider/index";
 import type { SpecInput } from "../../provider/spec/schema";
 import { seedEcmp, seedNthSticky, thirdLink } from "../fixtures/specs";
 import { menusFor } from "../../provider/routeros/menus";
+import { counterName } from "../../provider/routeros/netwatch";
 import type { LogEntry, RouterOsSim } from "../../labs/routeros-sim";
 import {
   FOREIGN,
@@ -172,7 +173,7 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
     expect(foreignEntries(sim, "/ip/firewall/mangle")[0].comment).toBe("operator: changed by hand");
   });
 
-  test("delete removes every owned entry, the learned sticky users, and nothing else", async () => {
+  test("delete removes every owned entry, the learned sticky users, the probes' counters, and nothing else", async () => {
     const foreignBefore = foreignSnapshot();
     const first = await up(spec);
     sim.edit.add("/ip/firewall/address-list", {
@@ -180,9 +181,17 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
       address: "192.168.0.77",
       timeout: "1d",
     });
+    // What the probes' RouterOS 7 test-scripts leave in memory: a round counter per probe; and another's.
+    const counters = ["wlan1", "wlan2"].map((l) => counterName("gw", l, 0));
+    if (sim.version.major === 7)
+      for (const name of [...counters, "someoneElses"])
+        sim.edit.add("/system/script/environment", { name, value: "0" });
     await provider.remove(first.id, first.outs);
     expect(ownedCount()).toBe(0);
     expect(sim.entries("/ip/firewall/address-list").filter((e) => e.list?.startsWith("lbgw-gw"))).toEqual([]);
+    expect(sim.entries("/system/script/environment").map((e) => e.name)).toEqual(
+      sim.version.major === 7 ? ["someoneElses"] : [],
+    );
     expect(foreignSnapshot()).toEqual(foreignBefore);
   });
 
