@@ -272,6 +272,10 @@ export async function applyRouterOs(
           false,
         );
       after = verified.actual;
+      // Probes the update removed leave their counters behind: forgotten too.
+      const kept = new Set((desired["/tool/netwatch"] ?? []).map((d) => d.key));
+      const gone = probeKeys(owner, before).filter((k) => !kept.has(k));
+      if (device.version === 7 && gone.length) await forgetRoundCounters(session, owner, gone);
     }
     return {
       rules: actualLines(owner, nameAddresses(after, addresses), device.version),
@@ -376,22 +380,23 @@ export async function destroyRouterOs(
     ]);
     const ours = learned.filter((e) => (e.list ?? "").startsWith(`lbgw-${owner}-`)).map((e) => e[".id"]);
     if (ours.length) await session.command(["/ip/firewall/address-list/remove", `=.id=${ours.join(",")}`]);
-    if (device.version === 7) await forgetRoundCounters(session, owner, actual);
+    if (device.version === 7) await forgetRoundCounters(session, owner, probeKeys(owner, actual));
     return session.stats.writes;
   });
 }
 
+/** Keys of the owner's netwatch probes ("watch:<link>:<j>") among `actual`'s entries. */
+const probeKeys = (owner: string, actual: Record<string, PrintedEntry[]>): string[] => [
+  ...ownedEntries(owner, actual["/tool/netwatch"] ?? []).keys(),
+];
+
 /**
- * The round counters of the removed probes: globals that their RouterOS 7 test-scripts left in the router's
- * memory (netwatch.ts counterName), found by the probes' keys and removed; other scripts' globals stay.
+ * The round counters of removed probes (by the probes' keys): globals that their RouterOS 7 test-scripts left
+ * in the router's memory (netwatch.ts counterName). Other scripts' globals stay.
  */
-async function forgetRoundCounters(
-  session: RosSession,
-  owner: string,
-  actual: Record<string, PrintedEntry[]>,
-): Promise<void> {
+async function forgetRoundCounters(session: RosSession, owner: string, probeKeys: string[]): Promise<void> {
   const counters = new Set(
-    [...ownedEntries(owner, actual["/tool/netwatch"] ?? []).keys()]
+    probeKeys
       .map((key) => /^watch:(.+):(\d+)$/.exec(key))
       .filter((m): m is RegExpExecArray => !!m)
       .map((m) => counterName(owner, m[1], Number(m[2]))),

@@ -144,6 +144,20 @@ describe.each(VERSIONS)("RouterOS %s", (version) => {
     }
   });
 
+  test("an update that removes a link forgets its probe's round counter, and only that one", async () => {
+    const withLte = seedNthSticky({ target: targetOf(sim), links: [...seedNthSticky().links, thirdLink] });
+    const state = await up(withLte);
+    const counters = ["wlan1", "lte"].map((l) => counterName("gw", l, 0));
+    if (sim.version.major === 7)
+      for (const name of counters) sim.edit.add("/system/script/environment", { name, value: "0" });
+    await upAgain(state.id, state.outs, spec);
+    expect(sim.entries("/system/script/environment").map((e) => e.name)).toEqual(
+      sim.version.major === 7 ? [counters[0]] : [],
+    );
+    for (const e of sim.entries("/system/script/environment"))
+      sim.edit.remove("/system/script/environment", e[".id"]);
+  });
+
   test("drift: an owned rule removed by hand is reported by refresh and repaired by the next up; a foreign change is not reported", async () => {
     const first = await up(spec);
     const victim = owned(sim, "/ip/firewall/mangle").find((e) => e.comment === "lbgw:gw:classify:1");
