@@ -8,7 +8,7 @@
  * or a POSIX sh script to run as root on a Linux gateway. The spec file has the resource's argument shape;
  * connection settings are not needed (a `target` in the file is ignored apart from its version).
  *
- * `--holder` (RouterOS) writes the claim (provider/common/claim.ts) of the Pulumi resource that will import
+ * `--holder` writes the claim (provider/common/claim.ts) of the Pulumi resource that will import
  * the configuration (`pulumi import`, README "Import"): that resource then holds it without a write.
  */
 import { readFileSync } from "node:fs";
@@ -69,12 +69,6 @@ export async function main(
     err(`--target must be routeros or linux (got ${values.target})\n`);
     return 2;
   }
-  if (values.holder !== undefined && values.target !== "routeros") {
-    err(
-      "--holder applies to RouterOS scripts (on Linux, the first `pulumi up` after an import writes the claim)\n",
-    );
-    return 2;
-  }
 
   let file: Record<string, unknown>;
   try {
@@ -104,16 +98,16 @@ export async function main(
   }
   const spec = result.spec;
   const plan = buildPlan(spec);
+  const claim = values.holder
+    ? { instance: newInstance(), holder: deviceSafeHolder(values.holder) }
+    : undefined;
   if (spec.target.routeros) {
     const { renderRouterOs } = await import("../provider/routeros/render");
     const { renderScript } = await import("../provider/routeros/script");
     const v = spec.target.routeros.version;
     const desired = renderRouterOs(plan, v);
-    const claimed = values.holder
-      ? (await import("../provider/routeros/backend")).withClaim(desired, {
-          instance: newInstance(),
-          holder: deviceSafeHolder(values.holder),
-        })
+    const claimed = claim
+      ? (await import("../provider/routeros/backend")).withClaim(desired, claim)
       : desired;
     out(
       renderScript(claimed, v, [
@@ -123,7 +117,7 @@ export async function main(
     );
   } else {
     const { renderLinuxScript } = await import("../provider/linux/script");
-    out(renderLinuxScript(spec, plan));
+    out(renderLinuxScript(spec, plan, { claim }));
   }
   return 0;
 }

@@ -11,6 +11,8 @@ import type { Plan } from "../plan/plan";
 import type { Spec } from "../spec/schema";
 import { proberHash } from "./prober";
 import { LIB_DIR, MARK_BASE } from "./ids";
+import type { Claim } from "../common/claim";
+import { formatClaim } from "../common/claim";
 import { concreteRules } from "./lines";
 import {
   heredoc,
@@ -36,6 +38,8 @@ import { shellQuote } from "./session";
 export interface LinuxScriptOptions {
   /** Include the last step, which installs and (re)starts the prober; default true. */
   prober?: boolean;
+  /** Write this claim (common/claim.ts): the resource that will import the configuration holds it. */
+  claim?: Claim;
 }
 
 export function renderLinuxScript(spec: Spec, plan: Plan, opts: LinuxScriptOptions = {}): string {
@@ -113,6 +117,14 @@ export function linuxScript(d: LinuxDesired, opts: LinuxScriptOptions = {}): str
           `LBGW_PROBER=$(${heredoc("cat", PROBER_INSTALL_SCRIPT, "CODE")}\n)`,
           heredoc('sh -c "$LBGW_PROBER" lbgw', proberInstallInput(d, bootScript(d)), "DATA"),
         ]),
+    ...(opts.claim
+      ? [
+          "",
+          "# 6. The claim of the Pulumi resource that will import this configuration (pulumi import).",
+          `mkdir -p ${LIB_DIR}/${d.owner}`,
+          `printf '%s\\n' ${shellQuote(formatClaim(opts.claim).trim())} > ${LIB_DIR}/${d.owner}/claim`,
+        ]
+      : []),
     `echo "lbgw: gateway configured for owner ${d.owner}"`,
   ];
   return out.join("\n") + "\n";

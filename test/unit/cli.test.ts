@@ -73,6 +73,20 @@ describe("lbgw render", () => {
     },
   );
 
+  test("--holder writes the claim of the resource that will import the configuration, on both targets", async () => {
+    const holder = ["--holder", "site/prod/office"];
+    const ros = await run("render", "--spec", specFile(spec), "--target", "routeros", ...holder);
+    expect(ros.out).toMatch(
+      /^add name=lbgw-gw-lan comment="lbgw:gw:lan instance=[0-9a-f]{12} holder=site\/prod\/office"$/m,
+    );
+    const linux = await run("render", "--spec", specFile(spec), "--target", "linux", ...holder);
+    expect(linux.out).toMatch(
+      /^printf '%s\\n' 'instance=[0-9a-f]{12} holder=site\/prod\/office' > \/usr\/local\/lib\/lbgw\/gw\/claim$/m,
+    );
+    // without it, no claim: the first up after an import writes it
+    expect((await run("render", "--spec", specFile(spec), "--target", "linux")).out).not.toContain("/claim");
+  });
+
   test("an invalid spec: the property path and the reason, non-zero exit", async () => {
     const bad = { ...spec, links: [{ ...spec.links[0], weight: 0 }, spec.links[1]] };
     const r = await run("render", "--spec", specFile(bad), "--target", "routeros");
