@@ -12,6 +12,13 @@
  *    softirq time (softirq.ts) and reports the gateway's capacity, forwarded per second of that CPU.
  *    A third variant, plain + one ip rule that never matches, shows what the kernel's policy-routing path
  *    alone costs. Target: generated / plain >= 0.95.
+ *    Two peers, what users would run instead, in the same interleaved trials, each in a lab of its own
+ *    (peers.ts has their rulesets and where each rule comes from): `seed003`, seed 003's iptables ruleset
+ *    as its text intends (nth pool, CONNMARK restore/save, fwmark rules, NAT per link), its mistakes
+ *    corrected; `mwan3`, what OpenWrt's mwan3 installs for one policy of two weight-1 members, sticky off
+ *    (iptables mangle chains, ipsets, fwmark rules). Both with iptables-nft, weights 1:1 and a MASQUERADE per
+ *    uplink; before the trials a peer must spread 20 new connections over both uplinks. Reported: generated
+ *    / peer per trial, gateway capacity (or, without the CPU clock, the rate), UDP and TCP. Target >= 1.0.
  * b) Rules evaluated per packet at 2, 4, 8 and 16 uplinks: the owned table is reloaded with a `counter`
  *    as the first statement of every rule (a rule's counter then counts every packet that reaches the
  *    rule, matched or not) and UDP datagrams are sent from the LAN: 10000 on one flow (the per-packet path
@@ -28,6 +35,8 @@ import { run } from "../labs/linux-lab/proc";
 import type { Section } from "./lib";
 import { median, progress, round, sleep } from "./lib";
 import { backendFor, ensureBenchTools, labSpec, removeOwnerFiles, silentLog } from "./lab";
+import type { Peer } from "./peers";
+import { ensurePeerTools, PEERS, peerScript } from "./peers";
 import { cpuMask, SoftirqClock } from "./softirq";
 
 const UDP_PORT = 9999;
@@ -49,13 +58,17 @@ async function applyTolerant(lab: Lab, owner: string, uplinks: number, notes: st
 // --- a) throughput and packet rate -----------------------------------------------------------------------
 
 type Kind = "udp" | "tcp";
-/** plain + rule: plain, plus one ip rule that never matches: the kernel's policy-routing path switched on. */
-type Variant = "generated" | "plain" | "plain + rule";
-/** Variants measured per kind, in trial order (reversed every other trial). */
-const VARIANTS: Record<Kind, Variant[]> = {
-  udp: ["generated", "plain", "plain + rule"],
-  tcp: ["generated", "plain"],
-};
+/**
+ * plain + rule: plain, plus one ip rule that never matches: the kernel's policy-routing path switched on.
+ * seed003, mwan3: the peers (peers.ts).
+ */
+type Variant = "generated" | "plain" | "plain + rule" | Peer;
+/** Variants measured per kind, in trial order (reversed every other trial); the peers when their tools are there. */
+function variantsFor(kind: Kind, peers: boolean): Variant[] {
+  const ours: Variant[] = kind === "udp" ? ["generated", "plain", "plain + rule"] : ["generated", "plain"];
+  return peers ? [...ours, ...PEERS] : ours;
+}
+const isPeer = (v: Variant): v is Peer => (PEERS as string[]).includes(v);
 const UDP_PAYLOAD = 64;
 
 /** The gateway's forwarding on a CPU of its own (`gateway`); everything else (iperf3, ISPs, inet) on `others`. */
@@ -74,6 +87,8 @@ interface Gateway {
   variant: Variant;
   lab: Lab;
   server: ChildProcess;
+  /** A peer's spread of 20 new connections over the uplinks, e.g. "10/10". */
+  split?: string;
   close(): Promise<void>;
 }
 
@@ -113,6 +128,21 @@ async function plainMasquerade(lab: Lab): Promise<void> {
 }
 
 /**
+ * A peer's ruleset (peers.ts), then a check that it balances: 20 new TCP connections from the LAN must
+ * leave through both uplinks (the inet server sees the uplink's address). Returns the spread, "n1/n2".
+ */
+async function applyPeer(lab: Lab, peer: Peer): Promise<string> {
+  await lab.exec("gw", ["sh", "-eu"], { check: true, input: peerScript(peer, lab.addresses) });
+  const seen = await lab.connectMany([{ from: lab.addresses.clients[0], count: 20 }], { concurrency: 1 });
+  const per = lab.addresses.uplinks.map((u) => seen.filter((r) => r.seenAs === u.address).length);
+  if (per.some((n) => n === 0) || per.reduce((a, b) => a + b, 0) !== seen.length)
+    throw new Error(
+      `${peer}: 20 new connections left as ${seen.map((r) => r.seenAs).join(" ")}: not balanced over the uplinks`,
+    );
+  return per.join("/");
+}
+
+/**
  * A lab of its own per variant: the kernel keeps a namespace on its policy-routing path once an ip rule
  * was ever added there (deleting the rules does not switch it back), so a plain gateway measured where
  * the provider's ruleset once was would not be plain.
@@ -122,6 +152,7 @@ async function gatewayLab(variant: Variant, cpus: Cpus | undefined): Promise<Gat
   const owner = `bt${lab.id}`;
   const backend = variant === "generated" ? await backendFor(labSpec(lab, owner)) : undefined;
   let server: ChildProcess | undefined;
+  let split: string | undefined;
   const close = async () => {
     server?.kill("SIGKILL");
     await backend?.destroy(silentLog).catch(() => undefined);
@@ -130,6 +161,7 @@ async function gatewayLab(variant: Variant, cpus: Cpus | undefined): Promise<Gat
   };
   try {
     if (backend) await backend.apply(silentLog);
+    else if (isPeer(variant)) split = await applyPeer(lab, variant);
     else await plainMasquerade(lab);
     if (variant === "plain + rule")
       await lab.exec("gw", ["ip", "rule", "add", "pref", "1000", "fwmark", "0xbe00", "lookup", "200"], {
@@ -154,7 +186,7 @@ async function gatewayLab(variant: Variant, cpus: Cpus | undefined): Promise<Gat
     );
     server.on("error", () => undefined);
     await sleep(300);
-    return { variant, lab, server, close };
+    return { variant, lab, server, split, close };
   } catch (e) {
     await close();
     throw e;
@@ -281,8 +313,13 @@ const spread = (r: { median: number; min: number; max: number }) =>
 async function throughput(
   trials: number,
   seconds: number,
-): Promise<{ rows: Section["rows"]; notes: string[]; samples: Sample[] }> {
+  peers: boolean,
+): Promise<{ rows: Section["rows"]; notes: string[]; samples: Sample[]; peers: Record<string, unknown> }> {
   const notes: string[] = [];
+  const VARIANTS: Record<Kind, Variant[]> = {
+    udp: variantsFor("udp", peers),
+    tcp: variantsFor("tcp", peers),
+  };
   const cpus = cpuPlacement();
   let clock: SoftirqClock | undefined;
   if (cpus) {
@@ -292,9 +329,9 @@ async function throughput(
   } else notes.push("one CPU: the gateway cannot have a CPU of its own; gateway CPU time not measured.");
   const gateways: Gateway[] = [];
   const samples: Sample[] = [];
+  const gw = (v: Variant) => gateways.find((g) => g.variant === v) as Gateway;
   try {
     for (const v of VARIANTS.udp) gateways.push(await gatewayLab(v, cpus));
-    const gw = (v: Variant) => gateways.find((g) => g.variant === v) as Gateway;
     // warm-up: neighbour entries, first connections, caches
     for (const g of gateways) {
       if (cpus) await steerAll(g, cpus, "udp");
@@ -322,21 +359,25 @@ async function throughput(
         .map(metric)
         .filter((x): x is number => x !== undefined),
     );
+  /** A row generated vs `other`: medians, the per-trial ratio, and its verdict against `goal` when `target`. */
   const row = (
     label: string,
     kind: Kind,
     metric: (s: Sample) => number | undefined,
     digits: number,
     target: boolean,
+    other: Variant = "plain",
+    goal = 0.95,
   ) => {
-    const r = pairedRatio(samples, kind, "generated", "plain", metric);
+    const r = pairedRatio(samples, kind, "generated", other, metric);
     rows.push([
       label,
       round(med(kind, "generated", metric), digits),
-      round(med(kind, "plain", metric), digits),
+      round(med(kind, other, metric), digits),
       r.n ? spread(r) : "-",
-      !target || !r.n ? "" : r.median >= 0.95 ? "met" : "MISSED",
+      !target || !r.n ? "" : r.median >= goal ? "met" : "MISSED",
     ]);
+    return r;
   };
   const measured = clock !== undefined && samples.some((s) => s.capacity !== undefined);
   row("64-byte UDP: gateway capacity, kpackets/s per core", "udp", (s) => s.capacity, 0, measured);
@@ -357,13 +398,52 @@ async function throughput(
       `where the generated ruleset's gateway CPU per 64-byte packet goes (medians): plain ${ns("plain")} ns; plain + one ip rule that never matches ${ns("plain + rule")} ns (${more}: the kernel's policy-routing path, which every packet takes once its namespace has held any ip rule: local and main tables looked up apart, the rule list walked for the route and again for rp_filter's source check); generated ${ns("generated")} ns (the rest: its per-packet nft chains, the mark restore in prerouting and the egress chain, and the fwmark rules walked).`,
     );
   }
+  // generated vs each peer: the same measures, target >= 1.0
+  const peerData: Record<string, unknown> = {};
+  if (peers) {
+    rows.push(["", "", "", "", ""], ["generated vs a peer", "generated", "peer", "ratio", "target >= 1.0"]);
+    for (const p of PEERS) {
+      const at = (label: string, kind: Kind, m: (s: Sample) => number | undefined, d: number, t: boolean) =>
+        row(`vs ${p}: ${label}`, kind, m, d, t, p, 1.0);
+      peerData[p] = {
+        split: gw(p).split,
+        udpCapacity: at(
+          "64-byte UDP: gateway capacity, kpackets/s per core",
+          "udp",
+          (s) => s.capacity,
+          0,
+          measured,
+        ),
+        udpForwarded: at(
+          "64-byte UDP: through the gateway, kpackets/s",
+          "udp",
+          (s) => s.forwarded,
+          0,
+          !measured,
+        ),
+        tcpCapacity: at("TCP: gateway capacity, Gbit/s per core", "tcp", (s) => s.capacity, 1, measured),
+        tcpThroughput: at("TCP: throughput (iperf3), Gbit/s", "tcp", (s) => s.endToEnd, 2, !measured),
+      };
+      if (measured) {
+        const ns = (v: Variant) =>
+          round(
+            med("udp", v, (s) => s.nsPerPacket),
+            0,
+          );
+        rows.push([`vs ${p}: 64-byte UDP: gateway CPU per packet, ns`, ns("generated"), ns(p), "", ""]);
+      }
+    }
+    notes.push(
+      `peers (bench/peers.ts), each in a lab of its own, iptables-nft (Debian's iptables, nf_tables backend), weights 1:1, MASQUERADE per uplink, the lab's rp_filter 2: seed003 = seed 003's mangle PREROUTING CONNMARK --restore-mark, unmarked -> an nth pool of 2 (\`-m statistic --mode nth --every 2 --packet 0\` -> mark 1, the rest -> mark 2), POSTROUTING --save-mark, \`ip rule fwmark N lookup\` a table per link (default route + LAN route), a main default route via uplink 1; its failover flags (-m condition) left out, every link up. mwan3 = what mwan3 installs for one policy of two weight-1 members, sticky off: mwan3_hook in PREROUTING and OUTPUT (masked mark restore, mwan3_ifaces_in, the custom/connected/dynamic ipset chains, mwan3_rules -> mwan3_policy_balanced with \`-m statistic --mode random --probability 0.500\`, save, the ipset chains again), ip rules iif/fwmark/unreachable per interface, a table per interface copied from main. Spread of 20 new connections over uplinks 1/2 before the trials: ${PEERS.map((p) => `${p} ${gw(p).split ?? "-"}`).join(", ")}. ratio = generated / peer per trial: median [min-max]; target >= 1.0.`,
+    );
+  }
   notes.unshift(
     `plain = one \`oifname wan1 masquerade\` rule and a main default route via uplink 1, in a lab of its own that never held an ip rule; generated = the provider's table, rules and routes for 2 uplinks, nth 1:1. ${trials} trials, each one iperf3 run of ${seconds} s per variant and kind, the order reversed every other trial; ratio = generated / plain per trial: median [min-max].`,
     cpus
       ? `CPUs: the gateway's packet processing on CPU ${cpus.gateway} alone (receive packet steering of the gateway's interfaces), iperf3 client and server on CPU ${cpus.others.join(",")} (taskset), and for TCP the ISPs and inet too (steering). 64-byte UDP: sent as fast as iperf3 can (-b 0) and dropped as it arrives at the ISP (on the gateway CPU, a cost both variants share), so no CPU goes beyond the gateway; counted at the gateway's uplinks. gateway capacity = forwarded / NET_RX softirq time on the gateway CPU (irq tracepoints): what the gateway forwards per second of one core, the figure a saturated gateway shows; TCP's counts data bytes (GSO super-packets of up to 64 KiB) while the gateway also forwards the ACKs, small packets that pay the per-packet costs.`
       : "CPUs: not pinned (one CPU).",
   );
-  return { rows, notes, samples };
+  return { rows, notes, samples, peers: peerData };
 }
 
 // --- b) rules evaluated per packet ---------------------------------------------------------------------
@@ -512,10 +592,16 @@ export async function benchDataPlane(): Promise<Section> {
   // a) throughput and packet rate: interleaved trials, gateway CPU measured
   const rows: Section["rows"] = [];
   if (await ensureBenchTools()) {
-    const t = await throughput(trials, seconds);
+    const peers = await ensurePeerTools();
+    if (!peers)
+      notes.push(
+        "iptables or ipset is missing and could not be installed (not root?): the peers (seed003, mwan3) not measured.",
+      );
+    const t = await throughput(trials, seconds, peers);
     rows.push(...t.rows);
     notes.push(...t.notes);
     data.throughput = t.samples;
+    data.peers = t.peers;
   } else
     notes.push(
       "iperf3 or taskset is missing and could not be installed (not root?): throughput not measured.",
@@ -541,7 +627,7 @@ export async function benchDataPlane(): Promise<Section> {
   return {
     id: "dataplane",
     title:
-      "3. Data plane on the lab (generated ruleset vs plain single-uplink masquerade; rules evaluated per packet)",
+      "3. Data plane on the lab (generated ruleset vs plain single-uplink masquerade and the peers seed003 and mwan3; rules evaluated per packet)",
     columns: ["measure", "generated", "plain", "ratio", "target >= 0.95"],
     rows: [
       ...rows,

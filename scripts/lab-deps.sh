@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the Linux gateway lab (labs/linux-lab) and the benchmarks on it
-# (bench/: iperf3 for traffic, taskset to pin it) need, only when missing.
+# (bench/: iperf3 for traffic, taskset to pin it; iptables (nft backend) and ipset for the data-plane
+# bench's peers, bench/peers.ts) need, only when missing.
 # Idempotent: a second run with everything present installs nothing and does not touch apt.
 #
 #   bash scripts/lab-deps.sh          # install what is missing
@@ -26,6 +27,9 @@ declare -A PKG_FOR=(
   [openssl]=openssl
   [iperf3]=iperf3
   [taskset]=util-linux
+  [iptables]=iptables
+  [iptables-restore]=iptables
+  [ipset]=ipset
 )
 
 have() {
