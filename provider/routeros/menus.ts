@@ -50,6 +50,8 @@ export interface MenuSpec {
   unsetLooksLike: Record<string, string>;
   /** Per-version property names, canonical name → that version's name. */
   rename?: Partial<Record<RosVersion, Record<string, string>>>;
+  /** Properties shown in rule lines by a digest of their value (long text; `lbgw render` prints it whole). */
+  digest?: string[];
   /** How each managed property is cleared (canonical names); `clearByVersion` overrides it per version. */
   clear?: Record<string, ClearWith>;
   clearByVersion?: Partial<Record<RosVersion, Record<string, ClearWith>>>;
@@ -72,6 +74,7 @@ export const MENUS: MenuSpec[] = [
     phase: 0,
     props: { comment: "text", name: "text", source: "text", policy: "text" },
     unsetLooksLike: {},
+    digest: ["source"],
   },
   {
     path: "/interface/list",

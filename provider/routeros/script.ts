@@ -3,6 +3,7 @@
  * entry, the same text whether it comes from the spec or from the device, so a diff is a real change),
  * and the complete script printed by `lbgw render`, which can be pasted into a RouterOS terminal.
  */
+import { createHash } from "node:crypto";
 import type { DesiredState } from "./render";
 import type { MenuSpec, PropKind, RosVersion } from "./menus";
 import { menusFor, wireName } from "./menus";
@@ -39,25 +40,33 @@ function quote(value: string): string {
     .replace(/\r/g, "\\r")}"`;
 }
 
+/** A long value as rule lines show it: its digest (any change of the value changes it). */
+const digestOf = (value: string): string =>
+  `sha256:${createHash("sha256").update(value).digest("hex").slice(0, 16)}`;
+
+/**
+ * One `add` line. Rule lines (`script: false`) show a `digest` property by its digest and the comment
+ * without the claim; a script to paste (`script: true`) has both whole.
+ */
 function addLine(
   m: MenuSpec,
   version: RosVersion,
   attrs: Record<string, string>,
-  opts: { withClaim?: boolean } = {},
+  opts: { script?: boolean } = {},
 ): string {
   // Properties in the menu table's order, the comment last: lines from the spec and from the device match.
   const order = Object.keys(m.props).filter((p) => p !== "comment" && p in attrs);
+  const shown = (p: string) => (!opts.script && m.digest?.includes(p) ? digestOf(attrs[p]) : quote(attrs[p]));
   const words = order.flatMap((p) =>
     m.props[p] === "flag"
       ? attrs[p] === "yes"
         ? [wireName(m, version, p)]
         : []
-      : [`${wireName(m, version, p)}=${quote(attrs[p])}`],
+      : [`${wireName(m, version, p)}=${shown(p)}`],
   );
   // The claim (common/claim.ts) is bookkeeping, not configuration: rule lines show the ownership key only
   // (a script to paste keeps it).
-  const comment =
-    attrs.comment === undefined || opts.withClaim ? attrs.comment : splitClaim(attrs.comment).rest;
+  const comment = attrs.comment === undefined || opts.script ? attrs.comment : splitClaim(attrs.comment).rest;
   if (comment !== undefined) words.push(`comment=${quote(comment)}`);
   return `add ${words.join(" ")}`;
 }
@@ -120,7 +129,7 @@ export function renderScript(desired: DesiredState, version: RosVersion, header:
     if (entries.length === 0) continue;
     out.push(m.scriptPath);
     for (const d of entries)
-      out.push(addLine(m, version, inputAttrs(m, comparableDesired(m, d.attrs)), { withClaim: true }));
+      out.push(addLine(m, version, inputAttrs(m, comparableDesired(m, d.attrs)), { script: true }));
   }
   return out.join("\n") + "\n";
 }
