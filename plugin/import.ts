@@ -15,8 +15,8 @@ import type { Claim } from "../provider/common/claim";
 import { newInstance } from "../provider/common/claim";
 import { readRecord } from "../provider/common/record";
 import * as impl from "../provider/index";
-import type { LinuxTarget } from "../provider/linux/session";
-import { parseSpec } from "../provider/spec/schema";
+import { routerOsDevice } from "../provider/backends";
+import { TargetSchema, formatPath, parseSpec } from "../provider/spec/schema";
 
 /** What an import reads from the environment, by device kind (README "Import"). */
 export const IMPORT_ENV = {
@@ -100,19 +100,21 @@ export async function importGateway(
 ): Promise<Required<Pick<pulumi.dynamic.ReadResult, "id" | "props" | "inputs">>> {
   const { owner, kind, host, port } = parseImportId(id);
   const login = loginTarget(kind, host, port, env);
-  let found: { record: string; claim: Claim | undefined; version?: number };
-  if (kind === "routeros") {
-    const { readRouterOsRecord } = await import("../provider/routeros/backend");
-    const r = await readRouterOsRecord(
-      { ...(login as { host: string; username: string; password: string }), port, timeoutMs: 10_000 },
-      owner,
-      impl.providerLog,
+  // The login as the resource's own target: checked (a bad value is named) and given its defaults.
+  const target = TargetSchema.safeParse({ [kind]: login });
+  if (!target.success)
+    throw new Error(
+      `import of ${id}: ${target.error.issues.map((i) => `${formatPath(["target", ...i.path])}: ${i.message}`).join("; ")}`,
     );
+  let found: { record: string; claim: Claim | undefined; version?: number };
+  if (target.data.routeros) {
+    const { readRouterOsRecord } = await import("../provider/routeros/backend");
+    const r = await readRouterOsRecord(routerOsDevice(target.data.routeros), owner, impl.providerLog);
     found = { ...r, version: Number(/^(\d+)\./.exec(r.running)?.[1]) };
   } else {
     const { readLinuxRecord } = await import("../provider/linux/apply");
-    const target = { ...login, timeoutMs: 30_000 } as unknown as LinuxTarget;
-    found = await readLinuxRecord(target, owner, impl.providerLog);
+    const { linuxTarget } = await import("../provider/linux/backend");
+    found = await readLinuxRecord(linuxTarget({ target: target.data }), owner, impl.providerLog);
   }
   const device = `${kind}://${host}:${port}`;
   const record = readRecord(found.record);
@@ -122,7 +124,7 @@ export async function importGateway(
         "this package, or by a version before 0.1.0 that kept none)",
     );
   const recorded = ((record.target ?? {}) as Record<string, Record<string, unknown>>)[kind] ?? {};
-  if (kind === "routeros" && found.version !== undefined && recorded.version !== found.version)
+  if (kind === "routeros" && Number.isFinite(found.version) && recorded.version !== found.version)
     throw new Error(
       `${device}: the spec record is for RouterOS ${String(recorded.version)} but the router runs ${found.version}`,
     );

@@ -23,7 +23,7 @@ export interface LinuxBackend extends Backend {
   apply(log: Logger, claim?: ClaimIntent): Promise<LinuxApplyResult>;
 }
 
-export function linuxTarget(spec: Spec): LinuxTarget {
+export function linuxTarget(spec: Pick<Spec, "target">): LinuxTarget {
   const t = spec.target.linux;
   if (!t) throw new Error("target.linux is missing");
   return {

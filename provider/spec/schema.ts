@@ -166,6 +166,15 @@ export const LinuxTargetSchema = z
       ctx.addIssue({ code: "custom", message: "give one of password, privateKey or agentSocketPath" });
   });
 
+/** The device: exactly one of RouterOS or Linux. */
+export const TargetSchema = z
+  .object({ routeros: RouterOsTargetSchema.optional(), linux: LinuxTargetSchema.optional() })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (!!v.routeros === !!v.linux)
+      ctx.addIssue({ code: "custom", message: "give exactly one of target.routeros or target.linux" });
+  });
+
 export const CheckSchema = z
   .object({
     /** Addresses probed *through* the link, beyond the first hop (the ISP gateway alone proves little). */
@@ -233,14 +242,7 @@ const SpecObject = z
       .describe(
         "Tag written into every owned entry. Default: the resource name (other characters become _).",
       ),
-    target: z
-      .object({ routeros: RouterOsTargetSchema.optional(), linux: LinuxTargetSchema.optional() })
-      .strict()
-      .superRefine((v, ctx) => {
-        if (!!v.routeros === !!v.linux)
-          ctx.addIssue({ code: "custom", message: "give exactly one of target.routeros or target.linux" });
-      })
-      .describe("The device: exactly one of `routeros` or `linux`. Stored as a secret."),
+    target: TargetSchema.describe("The device: exactly one of `routeros` or `linux`. Stored as a secret."),
     lan: z
       .object({
         interfaces: z
