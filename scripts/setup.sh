@@ -4,7 +4,8 @@
 #   --pulumi  also ensure the Pulumi CLI with its Node.js, Python and YAML language hosts and the Python SDK's
 #             virtualenv (built from the Go module proxy / PyPI and cached, see ensure-pulumi.sh), and the
 #             lbgw plugin's generated SDKs (gen-sdks.sh)
-#   --lab     also ensure the Debian packages of the Linux namespace lab (root only)
+#   --lab     also ensure the Debian packages of the Linux namespace lab and of the VM lab, and the VM lab's
+#             Debian gateway image (root only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -57,6 +58,9 @@ if $want_lab; then
   if [ "$(id -u)" = 0 ]; then
     step "Linux lab packages"
     bash scripts/lab-deps.sh
+    step "VM lab: packages (qemu, debootstrap) and the Debian gateway image (cached; cold about 2 minutes)"
+    bash scripts/vm-deps.sh
+    bash labs/linux-vm/image.sh >/dev/null
   else
     echo "!! not root: the Linux lab cannot be built here (its tests will say so loudly)" >&2
   fi

@@ -80,11 +80,16 @@ export const proberInstallInput = (d: LinuxDesired, boot: string): string =>
  * The prober's systemd unit for `owner` with its files in `lib` (in DEFS: the shell's validated $owner
  * and $lib, expanded by an unquoted here-document, so the text holds no other $, ` or \). ExecStartPre
  * restores the configuration after a reboot (prober.sh boot: boot.sh, once per boot) before the prober runs.
+ * A restore that keeps failing (an uplink missing at boot) stops after 5 starts in a minute: the unit is then
+ * failed, as `systemctl status` shows, instead of rewriting rules every 2 s while an apply writes them too;
+ * the next apply (which resets the failure) starts it again.
  */
 export const proberUnit = (owner: string, lib = `${LIB_DIR}/${owner}`): string => `[Unit]
 Description=lbgw health prober (${owner})
 Wants=network-online.target
 After=network-online.target
+StartLimitIntervalSec=60
+StartLimitBurst=5
 
 [Service]
 ExecStartPre=/bin/sh ${lib}/prober.sh boot
@@ -184,6 +189,7 @@ start_prober() {
 ${proberUnit("$owner", "$lib")}EOF
     systemctl daemon-reload
     systemctl enable "$unit" >/dev/null 2>&1
+    systemctl reset-failed "$unit" >/dev/null 2>&1 || true
     systemctl restart "$unit"
   else
     # No systemd here (a container or a namespace): a supervised background process in its own session,
