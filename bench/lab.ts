@@ -54,18 +54,21 @@ export function removeOwnerFiles(owner: string): void {
 const BENCH_TOOLS = ["iperf3", "taskset"];
 
 /**
- * The benchmarks' traffic tools (iperf3, and taskset to pin it) from Debian when missing: scripts/lab-deps.sh
- * installs them with the lab's packages (root only). Returns whether they are available.
+ * Debian tools the benchmarks need, installed by scripts/lab-deps.sh (with the lab's packages, root only)
+ * when missing. Returns whether they are all available.
  */
-export async function ensureBenchTools(): Promise<boolean> {
-  if (BENCH_TOOLS.every((t) => findTool(t))) return true;
+export async function ensureLabTools(tools: readonly string[]): Promise<boolean> {
+  if (tools.every((t) => findTool(t))) return true;
   if (process.getuid?.() !== 0) return false;
-  progress(`installing ${BENCH_TOOLS.filter((t) => !findTool(t)).join(", ")} (scripts/lab-deps.sh)`);
+  progress(`installing ${tools.filter((t) => !findTool(t)).join(", ")} (scripts/lab-deps.sh)`);
   const script = path.join(__dirname, "..", "scripts", "lab-deps.sh");
   await new Promise<void>((resolve) => {
     const p = spawn("bash", [script], { env: childEnv(), stdio: ["ignore", process.stderr, "inherit"] });
     p.on("close", () => resolve());
     p.on("error", () => resolve());
   });
-  return BENCH_TOOLS.every((t) => findTool(t));
+  return tools.every((t) => findTool(t));
 }
+
+/** The benchmarks' traffic tools: iperf3, and taskset to pin it. */
+export const ensureBenchTools = (): Promise<boolean> => ensureLabTools(BENCH_TOOLS);

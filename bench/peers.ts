@@ -14,11 +14,8 @@
  * replies' source check then uses the main table, so each peer has a main default route (seed 003: one via
  * uplink 1, as DHCP leaves it; mwan3: one per uplink, as OpenWrt's netifd installs them, with metrics).
  */
-import { spawn } from "node:child_process";
-import * as path from "node:path";
 import type { LabAddresses } from "../labs/linux-lab";
-import { childEnv, findTool } from "../labs/linux-lab/proc";
-import { progress } from "./lib";
+import { ensureLabTools } from "./lab";
 
 export type Peer = "seed003" | "mwan3";
 export const PEERS: Peer[] = ["seed003", "mwan3"];
@@ -26,19 +23,8 @@ export const PEERS: Peer[] = ["seed003", "mwan3"];
 /** Commands the peers need: Debian's iptables and ipset, which scripts/lab-deps.sh installs with the lab's. */
 const PEER_TOOLS = ["iptables", "iptables-restore", "ipset"];
 
-/** The peers' tools, installed by scripts/lab-deps.sh when missing (root only). Returns whether they are there. */
-export async function ensurePeerTools(): Promise<boolean> {
-  if (PEER_TOOLS.every((t) => findTool(t))) return true;
-  if (process.getuid?.() !== 0) return false;
-  progress(`installing ${PEER_TOOLS.filter((t) => !findTool(t)).join(", ")} (scripts/lab-deps.sh)`);
-  const script = path.join(__dirname, "..", "scripts", "lab-deps.sh");
-  await new Promise<void>((resolve) => {
-    const p = spawn("bash", [script], { env: childEnv(), stdio: ["ignore", process.stderr, "inherit"] });
-    p.on("close", () => resolve());
-    p.on("error", () => resolve());
-  });
-  return PEER_TOOLS.every((t) => findTool(t));
-}
+/** The peers' tools (scripts/lab-deps.sh installs them when missing, root only). Whether they are there. */
+export const ensurePeerTools = (): Promise<boolean> => ensureLabTools(PEER_TOOLS);
 
 /**
  * Seed 003, two links, weights 1:1 (the seed's own 3:1 over a pool of 4 becomes a pool of 2: slot 1 -> mark 1,

@@ -8,6 +8,7 @@
  */
 import { main } from "../../cli/lbgw";
 import type { GatewayStatus } from "../../provider/common/status";
+import { routerOsDevice } from "../../provider/backends";
 import { diff, read } from "../../provider/index";
 import { buildPlan } from "../../provider/plan/plan";
 import { readRouterOsStatus, rosSince } from "../../provider/routeros/status";
@@ -188,14 +189,5 @@ test("netwatch since: both RouterOS date forms", () => {
 });
 
 function deviceOf(spec: Spec) {
-  const t = spec.target.routeros!;
-  return {
-    host: t.host,
-    port: t.port,
-    username: t.username,
-    password: t.password,
-    tls: t.tls,
-    timeoutMs: 5000,
-    version: t.version,
-  };
+  return { ...routerOsDevice(spec.target.routeros!), timeoutMs: 5000 };
 }
